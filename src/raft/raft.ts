@@ -151,6 +151,8 @@ export class RaftNode {
   private readonly log: RaftLog;
 
   private conf: ConfState;
+  /** The log index at which `conf` took effect (a snapshot's index or a conf entry's). */
+  private confIndex = 0;
   private incoming = new Set<NodeId>();
   private outgoing = new Set<NodeId>();
   private learners = new Set<NodeId>();
@@ -231,6 +233,7 @@ export class RaftNode {
     this.term = hardState.term;
     this.vote = hardState.vote;
     this.conf = confState;
+    this.confIndex = snapIndex;
     // Membership changes between the snapshot and the applied index were applied before the restart.
     if (applied > snapIndex) {
       for (const e of this.log.slice(snapIndex + 1, applied + 1, Number.POSITIVE_INFINITY) ?? []) {
@@ -447,7 +450,8 @@ export class RaftNode {
     let appliedIndex = this.log.applied;
     if (rd.snapshot !== undefined) appliedIndex = Math.max(appliedIndex, rd.snapshot.metadata.index);
     for (const e of rd.committedEntries) {
-      if (e.type === 'conf') this.applyConfEntry(e, true);
+      // A snapshot installed since this Ready was taken may already include the change.
+      if (e.type === 'conf' && e.index > this.confIndex) this.applyConfEntry(e, true);
       if (this.role === 'leader') this.uncommittedBytes = Math.max(0, this.uncommittedBytes - e.data.byteLength);
       appliedIndex = e.index;
     }
@@ -810,6 +814,7 @@ export class RaftNode {
     this.snapshotReceive = undefined;
     this.log.restore({ metadata: meta, data });
     this.conf = meta.confState;
+    this.confIndex = meta.index;
     this.switchToConfig(this.conf);
     this.send(appResp(this.id, m.from, this.term, meta.index, false, 0, 0), false);
   }
@@ -1115,6 +1120,7 @@ export class RaftNode {
       reason: outcome.ok ? '' : outcome.reason,
     });
     this.conf = outcome.conf;
+    this.confIndex = e.index;
     if (live) this.switchToConfig(this.conf);
   }
 
