@@ -9,6 +9,8 @@ export interface SnapshotTransfer {
   ackedBytes: number;
   /** Bytes sent so far (optimistically). */
   sentBytes: number;
+  /** The offset of the last resend after a gap (-1: none); one resend per gap. */
+  resentFrom: number;
   /** Heartbeat intervals since the last confirmed progress; past a bound the rest is resent. */
   stalledHeartbeats: number;
 }
@@ -70,7 +72,7 @@ export class Progress {
 
   becomeSnapshot(snapshot: Snapshot): void {
     this.resetState('snapshot');
-    this.snapshotTransfer = { snapshot, ackedBytes: 0, sentBytes: 0, stalledHeartbeats: 0 };
+    this.snapshotTransfer = { snapshot, ackedBytes: 0, sentBytes: 0, resentFrom: -1, stalledHeartbeats: 0 };
   }
 
   /** Records that an append carrying entries up to `lastIndex` went out. */

@@ -903,12 +903,21 @@ export class RaftNode {
       pr.becomeProbe();
       return;
     }
-    if (m.receivedBytes > t.ackedBytes) t.stalledHeartbeats = 0;
-    t.ackedBytes = Math.max(t.ackedBytes, m.receivedBytes);
-    if (m.receivedBytes < t.sentBytes && m.receivedBytes === t.ackedBytes) {
-      // The follower is missing a chunk (lost, or it restarted the transfer): resume from there.
+    if (m.receivedBytes > t.ackedBytes) {
+      t.ackedBytes = m.receivedBytes;
+      t.sentBytes = Math.max(t.sentBytes, t.ackedBytes);
+      t.stalledHeartbeats = 0;
+    } else if (m.receivedBytes < t.ackedBytes) {
+      // The follower holds less than it confirmed before (it restarted, or this answer is an old
+      // one overtaken by later ones): resume from its offset; duplicates are ignored there.
       t.ackedBytes = m.receivedBytes;
       t.sentBytes = m.receivedBytes;
+      t.resentFrom = m.receivedBytes;
+    } else if (t.sentBytes > t.ackedBytes && t.resentFrom !== t.ackedBytes) {
+      // No progress although more was sent: a chunk was lost. Resend once from the gap; the
+      // answers to chunks already in flight behind the gap must not trigger more resends.
+      t.sentBytes = t.ackedBytes;
+      t.resentFrom = t.ackedBytes;
     }
     this.sendSnapshotChunks(m.from, pr);
   }
@@ -1100,6 +1109,7 @@ export class RaftNode {
       if (++t.stalledHeartbeats >= 2) {
         t.stalledHeartbeats = 0;
         t.sentBytes = t.ackedBytes;
+        t.resentFrom = t.ackedBytes;
         this.sendSnapshotChunks(id, pr);
       }
     }
