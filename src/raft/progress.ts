@@ -32,6 +32,8 @@ export class Progress {
   recentActive = false;
   /** The send tick of the latest heartbeat the follower acknowledged (dates the lease). */
   lastAckSentTick = Number.NEGATIVE_INFINITY;
+  /** The highest commit index sent in an append; an empty append carries a newer one. */
+  sentCommit = 0;
   /** The latest read-index round the follower acknowledged. */
   readRoundAcked = 0;
   snapshotTransfer: SnapshotTransfer | undefined = undefined;

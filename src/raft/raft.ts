@@ -260,14 +260,25 @@ export class RaftNode {
   }
 
   propose(data: Uint8Array): ProposeResult {
+    return this.proposeBatch([data]);
+  }
+
+  /**
+   * Proposes several commands at once: they are appended together and travel in the
+   * same appends. On success `index` is the last one's (the first is index - count + 1).
+   */
+  proposeBatch(data: readonly Uint8Array[]): ProposeResult {
+    assert(data.length > 0, 'proposeBatch: empty batch');
     if (this.role !== 'leader') {
       if (this.lead === NONE || !this.forwardProposals) return this.refuse('ERR_NOT_LEADER');
-      this.send({ type: 'prop', from: this.id, to: this.lead, term: this.term, entries: [entry(0, 0, 'normal', data)] }, false);
+      this.send({ type: 'prop', from: this.id, to: this.lead, term: this.term, entries: data.map((d) => entry(0, 0, 'normal', d)) }, false);
       return { ok: true, forwarded: true, to: this.lead };
     }
     if (this.leadTransferee !== NONE) return this.refuse('ERR_TRANSFERRING');
-    if (!this.admitUncommitted(data.byteLength)) return this.refuse('ERR_PROPOSAL_DROPPED');
-    const index = this.appendLeaderEntries([{ type: 'normal', data }]);
+    let bytes = 0;
+    for (const d of data) bytes += d.byteLength;
+    if (!this.admitUncommitted(bytes)) return this.refuse('ERR_PROPOSAL_DROPPED');
+    const index = this.appendLeaderEntries(data.map((d) => ({ type: 'normal' as const, data: d })));
     return { ok: true, index, term: this.term };
   }
 
@@ -1053,14 +1064,17 @@ export class RaftNode {
       this.startSnapshot(to, pr);
       return false;
     }
-    if (ents.length === 0 && !sendIfEmpty && pr.state === 'replicate') return false;
+    const lastSent = ents.length > 0 ? ents[ents.length - 1]!.index : prevIndex;
+    const commit = Math.min(this.log.committed, lastSent);
+    // In replicate state an empty append is worth sending only to carry a newer commit index.
+    if (ents.length === 0 && !sendIfEmpty && pr.state === 'replicate' && commit <= pr.sentCommit) return false;
     let bytes = 0;
     for (const e of ents) bytes += entrySizeBytes(e);
     this.send(
       { type: 'app', from: this.id, to, term: this.term, index: prevIndex, logTerm: prevTerm, entries: ents, commit: this.log.committed },
       true,
     );
-    const lastSent = ents.length > 0 ? ents[ents.length - 1]!.index : prevIndex;
+    pr.sentCommit = Math.max(pr.sentCommit, commit);
     pr.sentEntries(lastSent, ents.length, bytes);
     return ents.length > 0;
   }

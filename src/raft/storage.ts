@@ -91,10 +91,11 @@ export class MemoryStorage implements LogStorage {
     const off = this.offset();
     assert(first <= this.lastIndex() + 1, 'MemoryStorage.append: hole in the log', { first, last: this.lastIndex() });
     if (first + entries.length - 1 <= off) return; // entirely compacted already
-    // Skip entries covered by the snapshot.
+    // Skip entries covered by the snapshot; truncate any stored suffix they replace.
     const skip = Math.max(0, off + 1 - first);
     const keep = first + skip - off; // number of stored entries (incl. dummy) to keep
-    this.ents = this.ents.slice(0, keep).concat(entries.slice(skip));
+    if (keep < this.ents.length) this.ents.length = keep;
+    for (let i = skip; i < entries.length; i++) this.ents.push(entries[i]!);
   }
 
   /** Replaces the whole log with a snapshot (a follower installing one). */
