@@ -58,6 +58,12 @@ export class Inflights {
     }
   }
 
+  /** Frees the oldest message (used when an answer for it may never come). */
+  freeFirst(): void {
+    if (this.count === 0) return;
+    this.freeLE(this.lastIndexes[this.start]!);
+  }
+
   reset(): void {
     this.start = 0;
     this.count = 0;

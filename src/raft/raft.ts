@@ -326,8 +326,11 @@ export class RaftNode {
   reportLeaderConnectionClosed(peer: NodeId): void {
     if (this.role !== 'follower' || peer !== this.lead || peer === NONE) return;
     this.leaderConnectionClosed = true;
-    const quick = 1 + this.random.intBelow(Math.max(2, Math.floor(this.electionTicks / 4)));
-    this.randomizedElectionTimeout = Math.min(this.randomizedElectionTimeout, this.electionElapsed + quick);
+    const jitter = this.random.intBelow(Math.max(2, Math.floor(this.electionTicks / 4)));
+    // With leases, the leader may serve reads until electionTicks after we last heard it, and
+    // our own vote for ourselves counts as much as any: campaign no earlier than that.
+    const earliest = this.readMode === 'lease' ? this.electionTicks + jitter : this.electionElapsed + 1 + jitter;
+    this.randomizedElectionTimeout = Math.min(this.randomizedElectionTimeout, earliest);
   }
 
   step(m: Message): void {
@@ -631,11 +634,9 @@ export class RaftNode {
     // Just started: we may have acknowledged a lease holder before a restart and forgotten it.
     if (this.readMode === 'lease' && this.tickCount < this.electionTicks) return true;
     if (!this.checkQuorum || this.lead === NONE || this.electionElapsed >= this.electionTicks) return false;
-    if (this.leaderConnectionClosed) {
-      // A lease-holding leader may still serve reads until its lease ends (see leaseValid).
-      if (this.readMode !== 'lease') return false;
-      return this.electionElapsed < this.electionTicks - this.leaseDriftTicks;
-    }
+    // Told that the leader's connection closed, we help elect another at once, unless a
+    // lease-holding leader may still be serving reads (then the full timeout applies).
+    if (this.leaderConnectionClosed && this.readMode !== 'lease') return false;
     return true;
   }
 
@@ -821,8 +822,15 @@ export class RaftNode {
       received: rx.receivedBytes,
       total: rx.totalBytes,
     });
-    const data = concat(rx.chunks, rx.totalBytes);
     this.snapshotReceive = undefined;
+    if (meta.index <= this.log.committed || this.log.matchTerm(meta.index, meta.term)) {
+      // Appends arrived while the chunks did: the log now covers the snapshot. Installing it
+      // would throw away entries after it that we may already have acknowledged (thesis 5.3).
+      this.log.commitTo(Math.max(this.log.committed, meta.index));
+      this.send(appResp(this.id, m.from, this.term, meta.index, false, 0, 0), false);
+      return;
+    }
+    const data = concat(rx.chunks, rx.totalBytes);
     this.log.restore({ metadata: meta, data });
     this.conf = meta.confState;
     this.confIndex = meta.index;
@@ -900,7 +908,12 @@ export class RaftNode {
   private handleHeartbeatResp(m: HeartbeatRespMessage, pr: Progress): void {
     pr.lastAckSentTick = Math.max(pr.lastAckSentTick, m.sentTick);
     pr.probeSent = false;
-    if (pr.match < this.log.lastIndex()) this.sendAppend(m.from, false);
+    if (pr.match < this.log.lastIndex()) {
+      // An append may have been lost: free a slot and send from `next`; if the follower lacks
+      // what came before, it rejects, and the leader falls back to probing.
+      if (pr.state === 'replicate' && pr.inflights.full()) pr.inflights.freeFirst();
+      this.sendAppend(m.from, true);
+    }
     if (m.readRound > pr.readRoundAcked) {
       pr.readRoundAcked = m.readRound;
       this.releaseConfirmedReads();
