@@ -186,6 +186,13 @@ export class RaftNode {
 
   /** The transport reported that the leader closed its connection to us. */
   private leaderConnectionClosed = false;
+  /**
+   * An election after a reported leader crash is under way (no leader heard since): a split
+   * vote is retried after a short random timeout rather than a full one. Not with leases.
+   */
+  private fastElection = false;
+  /** The fast retries stop at this tick: a leader that is alive but unreachable is waited for normally. */
+  private fastElectionUntilTick = 0;
   private snapshotReceive: SnapshotReceive | undefined = undefined;
 
   constructor(cfg: RaftConfig) {
@@ -326,6 +333,8 @@ export class RaftNode {
   reportLeaderConnectionClosed(peer: NodeId): void {
     if (this.role !== 'follower' || peer !== this.lead || peer === NONE) return;
     this.leaderConnectionClosed = true;
+    this.fastElection = this.readMode !== 'lease';
+    this.fastElectionUntilTick = this.tickCount + 2 * this.electionTicks;
     const jitter = this.random.intBelow(Math.max(2, Math.floor(this.electionTicks / 4)));
     // With leases, the leader may serve reads until electionTicks after we last heard it, and
     // our own vote for ourselves counts as much as any: campaign no earlier than that.
@@ -545,6 +554,7 @@ export class RaftNode {
     this.reset(this.term);
     this.role = 'leader';
     this.lead = this.id;
+    this.fastElection = false;
     const self = this.progress.get(this.id);
     if (self !== undefined) {
       self.becomeReplicate();
@@ -583,6 +593,10 @@ export class RaftNode {
   }
 
   private resetRandomizedElectionTimeout(): void {
+    if (this.fastElection && this.tickCount < this.fastElectionUntilTick) {
+      this.randomizedElectionTimeout = 1 + this.random.intBelow(Math.max(2, Math.floor(this.electionTicks / 2)));
+      return;
+    }
     this.randomizedElectionTimeout = this.electionTicks + this.random.intBelow(this.electionTicks);
   }
 
@@ -767,6 +781,10 @@ export class RaftNode {
     this.electionElapsed = 0;
     this.lead = from;
     this.leaderConnectionClosed = false;
+    if (this.fastElection) {
+      this.fastElection = false;
+      this.resetRandomizedElectionTimeout();
+    }
   }
 
   private handleAppend(m: AppMessage): void {
