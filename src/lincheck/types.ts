@@ -67,6 +67,15 @@ export interface Model<S, I, O> {
   partitionKey?(input: I): string;
   /** A custom split of a history into independent sub-histories; takes precedence over `partitionKey`. */
   partition?(ops: History<I, O>): Operation<I, O>[][];
+  /**
+   * Optional search optimization: true if the operation, with this output, can never change the
+   * state of the system (a read, a failed create observing EEXIST, a compare-and-set that did not
+   * apply): a pure observation. Such an operation is linearized as soon as the model accepts it
+   * without a state change, without exploring alternatives. Answer false when unsure: an
+   * operation that merely happens to leave the current state unchanged (writing the value
+   * already there) is not read-only.
+   */
+  readOnly?(input: I, output: O | Unknown): boolean;
   describeOperation(input: I, output: O | Unknown): string;
   describeState(state: S): string;
 }
@@ -117,7 +126,10 @@ export interface CandidateOperation<I, O> extends ReportOperation<I, O> {
 
 export interface ViolationReport<I, O> {
   readonly model: string;
-  /** Key of the smallest failing partition. */
+  /**
+   * Key of the failing partition: the first violation found, partitions being searched smallest
+   * first (with growing step caps, so a small but hard partition may be passed by a larger one).
+   */
   readonly partition: string;
   readonly partitionOperations: number;
   /** Operations of the partition with a definite outcome (the ones that must all be placed). */
@@ -141,7 +153,7 @@ export interface CheckResult<I, O> {
   readonly verdict: Verdict;
   /** Operations in the history, failed ones included. */
   readonly operations: number;
-  /** In the order they were checked (smallest first). */
+  /** Smallest first. `skipped`: not searched, or abandoned once a violation was found elsewhere. */
   readonly partitions: readonly PartitionResult[];
   /** Present when the verdict is `not-linearizable`. */
   readonly report?: ViolationReport<I, O>;

@@ -99,6 +99,7 @@ export function createAttrModel(options: AttrModelOptions = {}): Model<AttrState
       return true;
     },
     hash: (record) => JSON.stringify(record),
+    readOnly: (input) => input.f === 'getattr',
     describeOperation(input, output) {
       const result = isUnknown(output) ? ' (outcome unknown)' : output.attrs === undefined ? '' : ` -> ${showRecord(output.attrs)}`;
       if (input.f === 'getattr') return `getattr ${input.inode}${isUnknown(output) ? ' -> ?' : result}`;

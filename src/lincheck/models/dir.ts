@@ -112,6 +112,7 @@ export function createDirModel(options: DirModelOptions = {}): Model<DirState, D
     },
     equal: (a, b) => a === b || (a.complete === b.complete && sameList(a.present, b.present) && sameList(a.absent, b.absent)),
     hash: (entries) => JSON.stringify([entries.complete, entries.present, entries.absent]),
+    readOnly: (input, output) => input.f === 'readdir' || (!isUnknown(output) && output.error !== undefined),
     describeOperation(input, output) {
       const unknown = isUnknown(output);
       switch (input.f) {

@@ -9,6 +9,7 @@ export interface KeyedSpec<Sub, I, O> {
   step(sub: Sub, input: I, output: O | Unknown): StepResult<Sub>;
   equal(a: Sub, b: Sub): boolean;
   hash(sub: Sub): string;
+  readOnly?(input: I, output: O | Unknown): boolean;
   describeOperation(input: I, output: O | Unknown): string;
   describeSub(sub: Sub): string;
 }
@@ -46,16 +47,16 @@ export function keyedModel<Sub, I, O>(spec: KeyedSpec<Sub, I, O>): Model<KeyedSt
     },
     hash(state) {
       if (state.size === 0) return '';
-      if (state.size === 1) {
-        const [key, sub] = state.entries().next().value as [string, Sub];
-        return `${key.length}:${key}${spec.hash(sub)}`;
-      }
+      // A single part (the usual case once partitioned): its own hash will do, since states
+      // with different keys are told apart by `equal`.
+      if (state.size === 1) return spec.hash(state.values().next().value as Sub);
       const keys = [...state.keys()].sort();
       let out = '';
       for (const key of keys) out += `${key.length}:${key}${spec.hash(state.get(key) as Sub)}\u0000`;
       return out;
     },
     partitionKey: (input) => spec.keyOf(input),
+    ...(spec.readOnly !== undefined ? { readOnly: spec.readOnly.bind(spec) } : {}),
     describeOperation: (input, output) => spec.describeOperation(input, output),
     describeState(state) {
       if (state.size === 0) return '{}';
@@ -63,13 +64,6 @@ export function keyedModel<Sub, I, O>(spec: KeyedSpec<Sub, I, O>): Model<KeyedSt
       return keys.map((key) => `${key}: ${spec.describeSub(state.get(key) as Sub)}`).join(', ');
     },
   };
-}
-
-/** Length-prefixed concatenation: an injective encoding of a list of strings. */
-export function encodeStrings(parts: readonly string[]): string {
-  let out = '';
-  for (const part of parts) out += `${part.length}:${part}`;
-  return out;
 }
 
 export function truncate(text: string, max = 60): string {

@@ -36,6 +36,7 @@ export const kvModel: Model<KvState, KvInput, KvOutput> = keyedModel<string, KvI
   },
   equal: (a, b) => a === b,
   hash: (value) => value,
+  readOnly: (input) => input.f === 'get',
   describeOperation(input, output) {
     const key = JSON.stringify(input.key);
     switch (input.f) {

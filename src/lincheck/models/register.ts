@@ -43,6 +43,7 @@ export const registerModel: Model<RegisterValue, RegisterInput, RegisterOutput> 
   },
   equal: (a, b) => a === b,
   hash: (state) => (state === null ? 'nil' : String(state)),
+  readOnly: (input, output) => input.f === 'read' || (input.f === 'cas' && !isUnknown(output) && output.ok === false),
   describeOperation(input, output) {
     switch (input.f) {
       case 'read':

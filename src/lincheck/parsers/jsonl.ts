@@ -307,22 +307,36 @@ export function formatJsonl(typed: TypedHistory): string {
     seq: number;
     line: Record<string, unknown>;
   }
-  const events: Event[] = [];
+  // Each process's events in its own order; merged by time, completions before invokes on ties.
+  const queues: Event[][] = [];
   for (const list of byProcess.values()) {
+    const queue: Event[] = [];
     list.sort((a, b) => a.call - b.call || a.id - b.id);
     list.forEach((op, i) => {
       const input = op.input as { f: string };
-      events.push({ time: op.call, order: 1, seq: op.id, line: { process: op.process, type: 'invoke', f: input.f, ...codec.encodeInput(input), time: op.call } });
+      queue.push({ time: op.call, order: 1, seq: op.id, line: { process: op.process, type: 'invoke', f: input.f, ...codec.encodeInput(input), time: op.call } });
       if (op.status === 'ok') {
         const output = isUnknown(op.output) ? undefined : op.output;
         const fields = output === undefined ? {} : codec.encodeOutput(input, output);
-        events.push({ time: op.ret, order: 0, seq: op.id, line: { process: op.process, type: 'ok', f: input.f, ...fields, time: op.ret } });
+        queue.push({ time: op.ret, order: 0, seq: op.id, line: { process: op.process, type: 'ok', f: input.f, ...fields, time: op.ret } });
       } else {
-        const time = op.status === 'fail' ? op.ret : (list[i + 1]?.call ?? end);
-        events.push({ time, order: 0, seq: op.id, line: { process: op.process, type: op.status === 'fail' ? 'fail' : 'info', f: input.f, time } });
+        const time = op.status === 'fail' ? op.ret : Math.max(op.call, list[i + 1]?.call ?? end);
+        queue.push({ time, order: 0, seq: op.id, line: { process: op.process, type: op.status === 'fail' ? 'fail' : 'info', f: input.f, time } });
       }
     });
+    queues.push(queue);
   }
-  events.sort((a, b) => a.time - b.time || a.order - b.order || a.seq - b.seq);
+  const before = (a: Event, b: Event): boolean => a.time < b.time || (a.time === b.time && (a.order < b.order || (a.order === b.order && a.seq < b.seq)));
+  const heads = new Array<number>(queues.length).fill(0);
+  const events: Event[] = [];
+  for (;;) {
+    let best = -1;
+    for (let q = 0; q < queues.length; q++) {
+      const e = queues[q]![heads[q]!];
+      if (e !== undefined && (best < 0 || before(e, queues[best]![heads[best]!]!))) best = q;
+    }
+    if (best < 0) break;
+    events.push(queues[best]![heads[best]!++]!);
+  }
   return [JSON.stringify(header), ...events.map((e) => JSON.stringify(e.line))].join('\n') + '\n';
 }
