@@ -92,14 +92,44 @@ function sorted(s: Set<NodeId>): NodeId[] {
   return [...s].sort((a, b) => a - b);
 }
 
-export function encodeConfChange(cc: ConfChange): Uint8Array {
-  return textEncoder.encode(JSON.stringify({ v: 1, changes: cc.changes, autoLeave: cc.autoLeave ?? true }));
+/**
+ * The payload of a 'conf' entry: the change, and the configuration it yields. Carrying the
+ * result makes an entry self-contained: a node that joins with an empty configuration and
+ * replays the log from its start adopts each result (it cannot know C_old otherwise).
+ */
+export interface ConfEntry {
+  readonly change: ConfChange;
+  readonly result: ConfState | undefined;
+}
+
+export function encodeConfChange(cc: ConfChange, result?: ConfState): Uint8Array {
+  return textEncoder.encode(JSON.stringify({ v: 1, changes: cc.changes, autoLeave: cc.autoLeave ?? true, result }));
+}
+
+export function decodeConfEntry(bytes: Uint8Array): ConfEntry {
+  const obj = JSON.parse(textDecoder.decode(bytes)) as {
+    v: number;
+    changes: ConfChange['changes'];
+    autoLeave: boolean;
+    result?: ConfState;
+  };
+  if (obj.v !== 1 || !Array.isArray(obj.changes)) throw new Error('undecodable configuration change');
+  return { change: { changes: obj.changes, autoLeave: obj.autoLeave }, result: obj.result };
 }
 
 export function decodeConfChange(bytes: Uint8Array): ConfChange {
-  const obj = JSON.parse(textDecoder.decode(bytes)) as { v: number; changes: ConfChange['changes']; autoLeave: boolean };
-  if (obj.v !== 1 || !Array.isArray(obj.changes)) throw new Error('undecodable configuration change');
-  return { changes: obj.changes, autoLeave: obj.autoLeave };
+  return decodeConfEntry(bytes).change;
+}
+
+export function sameConfState(a: ConfState, b: ConfState): boolean {
+  const eq = (x: readonly number[], y: readonly number[]): boolean => x.length === y.length && x.every((v, i) => v === y[i]);
+  return (
+    eq(a.voters, b.voters) &&
+    eq(a.votersOutgoing, b.votersOutgoing) &&
+    eq(a.learners, b.learners) &&
+    eq(a.learnersNext, b.learnersNext) &&
+    a.autoLeave === b.autoLeave
+  );
 }
 
 export function describeConfState(cs: ConfState): string {

@@ -27,9 +27,9 @@ import { RaftLog } from './log.ts';
 import { Progress } from './progress.ts';
 import { assert } from './assert.ts';
 import { jointCommitted, jointVoteResult } from './quorum.ts';
-import { applyConfChange, checkConfState, decodeConfChange, encodeConfChange, isJoint } from './confchange.ts';
+import { applyConfChange, checkConfState, decodeConfEntry, encodeConfChange, isJoint, sameConfState } from './confchange.ts';
 
-export { encodeConfChange, decodeConfChange } from './confchange.ts';
+export { encodeConfChange, decodeConfChange, decodeConfEntry } from './confchange.ts';
 export { describeMessage } from './describe.ts';
 
 export interface RaftConfig {
@@ -295,7 +295,7 @@ export class RaftNode {
     if (this.pendingConfIndex > this.log.applied) return this.refuse('ERR_CONF_CHANGE_PENDING');
     const outcome = applyConfChange(this.conf, cc);
     if (!outcome.ok) return this.refuse('ERR_BAD_CONF_CHANGE');
-    const index = this.appendLeaderEntries([{ type: 'conf', data: encodeConfChange(cc) }]);
+    const index = this.appendLeaderEntries([{ type: 'conf', data: encodeConfChange(cc, outcome.conf) }]);
     this.pendingConfIndex = index;
     return { ok: true, index, term: this.term };
   }
@@ -331,7 +331,8 @@ export class RaftNode {
    * heard from that leader recently; nodes that still hear from it refuse.
    */
   reportLeaderConnectionClosed(peer: NodeId): void {
-    if (this.role !== 'follower' || peer !== this.lead || peer === NONE) return;
+    // Without pre-vote an early campaign would raise terms and could depose a live leader.
+    if (!this.preVote || this.role !== 'follower' || peer !== this.lead || peer === NONE) return;
     this.leaderConnectionClosed = true;
     this.fastElection = this.readMode !== 'lease';
     this.fastElectionUntilTick = this.tickCount + 2 * this.electionTicks;
@@ -1167,14 +1168,24 @@ export class RaftNode {
   // ---------------------------------------------------------------- membership
 
   private applyConfEntry(e: Entry, live: boolean): void {
-    const cc = decodeConfChange(e.data);
-    const outcome = applyConfChange(this.conf, cc);
-    // The leader validated against the same configuration, so this holds on every replica.
-    assert(outcome.ok, 'applyConfEntry: committed change is invalid for the current configuration', {
-      index: e.index,
-      reason: outcome.ok ? '' : outcome.reason,
-    });
-    this.conf = outcome.conf;
+    const { change, result } = decodeConfEntry(e.data);
+    let next: ConfState;
+    if (this.conf.voters.length === 0 && result !== undefined) {
+      // A node that joined with no configuration and replays the log from its start.
+      next = result;
+    } else {
+      const outcome = applyConfChange(this.conf, change);
+      // The leader validated against the same configuration, so this holds on every replica.
+      assert(outcome.ok, 'applyConfEntry: committed change is invalid for the current configuration', {
+        index: e.index,
+        reason: outcome.ok ? '' : outcome.reason,
+      });
+      assert(result === undefined || sameConfState(outcome.conf, result), 'applyConfEntry: replicas disagree on the configuration', {
+        index: e.index,
+      });
+      next = outcome.conf;
+    }
+    this.conf = next;
     this.confIndex = e.index;
     if (live) this.switchToConfig(this.conf);
   }
@@ -1213,7 +1224,9 @@ export class RaftNode {
   private maybeAutoLeaveJoint(): void {
     if (this.role !== 'leader' || !isJoint(this.conf) || !this.conf.autoLeave) return;
     if (this.pendingConfIndex > this.log.applied || this.leadTransferee !== NONE) return;
-    const index = this.appendLeaderEntries([{ type: 'conf', data: encodeConfChange({ changes: [] }) }]);
+    const leave = applyConfChange(this.conf, { changes: [] });
+    assert(leave.ok, 'maybeAutoLeaveJoint: cannot leave the joint configuration');
+    const index = this.appendLeaderEntries([{ type: 'conf', data: encodeConfChange({ changes: [] }, leave.conf) }]);
     this.pendingConfIndex = index;
   }
 

@@ -4,6 +4,10 @@
 import { MemoryStorage, RaftNode, describeMessage, NONE } from '../../src/raft/index.ts';
 import type { ConfState, Entry, Message, NodeId, RaftConfig, ReadState, Ready } from '../../src/raft/index.ts';
 
+export function makeEntry(term: number, index: number, text = '', type: 'normal' | 'conf' = 'normal'): Entry {
+  return { term, index, type, data: new TextEncoder().encode(text) };
+}
+
 export class SeqRandom {
   private state: number;
   constructor(seed: number) {
@@ -53,10 +57,14 @@ export class TestNode {
   }
 }
 
+export type NodeOptions = Partial<Omit<RaftConfig, 'id' | 'storage' | 'random'>>;
+
 export interface ClusterOptions {
   readonly voters: readonly NodeId[];
   readonly learners?: readonly NodeId[];
-  readonly config?: Partial<Omit<RaftConfig, 'id' | 'storage' | 'random'>>;
+  readonly config?: NodeOptions;
+  /** Per-node settings, layered over `config`. */
+  readonly nodeConfig?: (id: NodeId) => NodeOptions;
   readonly seed?: number;
 }
 
@@ -67,22 +75,35 @@ export class Cluster {
   /** Links that drop messages: "from->to". */
   readonly cut = new Set<string>();
   readonly trace: string[] = [];
-  private readonly conf: ConfState;
-  private readonly config: Partial<Omit<RaftConfig, 'id' | 'storage' | 'random'>>;
+  /** Every message any node sent, in send order (also those dropped on the way). */
+  readonly sent: Message[] = [];
+  /** Messages for which this returns true are lost on the way (checked when sent). */
+  dropIf: ((m: Message) => boolean) | undefined = undefined;
+  /** The configuration the group was bootstrapped with. */
+  readonly conf: ConfState;
+  private readonly config: NodeOptions;
+  private readonly nodeConfig: (id: NodeId) => NodeOptions;
   private readonly seed: number;
 
   constructor(opts: ClusterOptions) {
     this.conf = { voters: [...opts.voters], votersOutgoing: [], learners: [...(opts.learners ?? [])], learnersNext: [], autoLeave: false };
     this.config = opts.config ?? {};
+    this.nodeConfig = opts.nodeConfig ?? (() => ({}));
     this.seed = opts.seed ?? 1;
     for (const id of [...opts.voters, ...(opts.learners ?? [])]) this.addNode(id, new MemoryStorage(this.conf));
   }
 
-  addNode(id: NodeId, storage: MemoryStorage = new MemoryStorage()): TestNode {
+  /**
+   * Adds (or replaces) node `id`. By default it starts from the bootstrap
+   * configuration with an empty log, as a node joining the group would.
+   */
+  addNode(id: NodeId, storage: MemoryStorage = new MemoryStorage(this.conf), extra: NodeOptions = {}): TestNode {
     const make = (nid: NodeId, st: MemoryStorage): RaftConfig => ({
       electionTicks: 10,
       heartbeatTicks: 1,
       ...this.config,
+      ...this.nodeConfig(nid),
+      ...extra,
       id: nid,
       storage: st,
       random: new SeqRandom(this.seed * 7919 + nid),
@@ -146,7 +167,8 @@ export class Cluster {
   }
 
   private enqueue(m: Message): void {
-    if (this.cut.has(`${m.from}->${m.to}`)) {
+    this.sent.push(m);
+    if (this.cut.has(`${m.from}->${m.to}`) || (this.dropIf !== undefined && this.dropIf(m))) {
       this.trace.push(`drop ${describeMessage(m)}`);
       return;
     }
@@ -248,6 +270,63 @@ export class Cluster {
     const r = this.raft(id).propose(new TextEncoder().encode(text));
     this.processReadies();
     return r;
+  }
+
+  /**
+   * Replaces node `id` by one whose durable log holds entries with the given terms
+   * (indexes 1..n, payload "t<term>i<index>") and the given hard state, as if it
+   * had crashed and restarted in that state.
+   */
+  setLog(
+    id: NodeId,
+    terms: readonly number[],
+    hard: { term?: number; vote?: NodeId; commit?: number; payload?: (term: number, index: number) => string } = {},
+    extra: NodeOptions = {},
+  ): TestNode {
+    const st = new MemoryStorage(this.conf);
+    const payload = hard.payload ?? ((t: number, i: number) => `t${t}i${i}`);
+    st.append(terms.map((t, i) => makeEntry(t, i + 1, payload(t, i + 1))));
+    st.setHardState({ term: hard.term ?? Math.max(0, ...terms), vote: hard.vote ?? NONE, commit: hard.commit ?? 0 });
+    return this.addNode(id, st, extra);
+  }
+
+  /** Ticks every node and delivers everything, `times` times. */
+  tickAndDeliver(times = 1, filter?: (m: Message) => boolean): void {
+    for (let i = 0; i < times; i++) {
+      this.tickAll();
+      this.deliverAll(filter);
+    }
+  }
+
+  /** Ticks and delivers until `pred` holds; returns the ticks it took, or throws after `max`. */
+  tickUntil(pred: () => boolean, max: number, ids?: readonly NodeId[]): number {
+    for (let i = 0; i <= max; i++) {
+      if (pred()) return i;
+      if (ids === undefined) this.tickAll();
+      else for (const id of ids) this.tick(id);
+      this.deliverAll();
+    }
+    throw new Error(`tickUntil: condition not reached in ${max} ticks`);
+  }
+
+  /** Removes and returns the undelivered messages that match `pred`. */
+  take(pred: (m: Message) => boolean = () => true): Message[] {
+    this.processReadies();
+    const out = this.inbox.filter(pred);
+    this.inbox = this.inbox.filter((m) => !pred(m));
+    return out;
+  }
+
+  /** Steps `m` into its target and handles the resulting Readies (nothing is delivered). */
+  inject(m: Message): void {
+    this.trace.push(`inject ${describeMessage(m)}`);
+    this.raft(m.to).step(m);
+    this.processReadies();
+  }
+
+  /** Messages sent so far that match `pred`. */
+  sentWhere(pred: (m: Message) => boolean): Message[] {
+    return this.sent.filter(pred);
   }
 
   /** Application payloads applied on node `id`, as text (no-ops omitted). */
