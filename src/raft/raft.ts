@@ -187,6 +187,12 @@ export class RaftNode {
   /** The transport reported that the leader closed its connection to us. */
   private leaderConnectionClosed = false;
   /**
+   * Lease mode: until this tick we refuse to help elect anyone (ourselves included), whatever
+   * happens to our term or known leader, because a leader may count our acknowledgement of
+   * its heartbeat towards a lease.
+   */
+  private leaseGuardUntilTick = 0;
+  /**
    * An election after a reported leader crash is under way (no leader heard since): a split
    * vote is retried after a short random timeout rather than a full one. Not with leases.
    */
@@ -456,6 +462,12 @@ export class RaftNode {
 
   /** The caller made the log durable up to (index, term). */
   logPersisted(index: number, term: number): void {
+    // Ready order: a snapshot is reported durable before any entry that follows it.
+    const pendingSnap = this.log.unstable.snapshot;
+    assert(pendingSnap === undefined || index <= pendingSnap.metadata.index, 'logPersisted: snapshotPersisted must be reported first', {
+      index,
+      snapshot: pendingSnap?.metadata.index,
+    });
     this.log.stableTo(index, term);
     if (this.role === 'leader') {
       const self = this.progress.get(this.id);
@@ -633,6 +645,7 @@ export class RaftNode {
     }
     if (this.heartbeatElapsed >= this.heartbeatTicks) {
       this.heartbeatElapsed = 0;
+      this.releaseConfirmedReads();
       this.bcastHeartbeat(0);
       this.resumeStalledSnapshots();
     }
@@ -646,13 +659,15 @@ export class RaftNode {
 
   /** Whether we heard from a leader within the minimum election timeout (and so refuse to help depose it). */
   private inLease(): boolean {
-    // Just started: we may have acknowledged a lease holder before a restart and forgotten it.
-    if (this.readMode === 'lease' && this.tickCount < this.electionTicks) return true;
+    if (this.readMode === 'lease') {
+      // Just started: we may have acknowledged a lease holder before a restart and forgotten it.
+      // Otherwise the guard is a deadline, not "we know a leader": a term bump must not lift it.
+      return this.tickCount < this.electionTicks || this.tickCount < this.leaseGuardUntilTick;
+    }
     if (!this.checkQuorum || this.lead === NONE || this.electionElapsed >= this.electionTicks) return false;
-    // Told that the leader's connection closed, we help elect another at once, unless a
-    // lease-holding leader may still be serving reads (then the full timeout applies).
-    if (this.leaderConnectionClosed && this.readMode !== 'lease') return false;
-    return true;
+    // Told that the leader's connection closed, we help elect another at once (with leases,
+    // the deadline above applies instead).
+    return !this.leaderConnectionClosed;
   }
 
   // ---------------------------------------------------------------- elections
@@ -780,6 +795,7 @@ export class RaftNode {
 
   private heardFromLeader(from: NodeId): void {
     this.electionElapsed = 0;
+    this.leaseGuardUntilTick = this.tickCount + this.electionTicks;
     this.lead = from;
     this.leaderConnectionClosed = false;
     if (this.fastElection) {
@@ -809,7 +825,7 @@ export class RaftNode {
     const meta = m.metadata;
     if (meta.index <= this.log.committed) {
       // Nothing to install: we already have (and committed) everything it covers.
-      this.snapshotReceive = undefined;
+      if (this.snapshotReceive?.index === meta.index) this.snapshotReceive = undefined;
       this.send(appResp(this.id, m.from, this.term, this.log.committed, false, 0, 0), false);
       return;
     }
@@ -979,13 +995,19 @@ export class RaftNode {
       this.readsAwaitingCommit.push({ context, from });
       return;
     }
+    this.serveReads([{ context, from }]);
+  }
+
+  /** Reads at the current commit index: answered now with a valid lease, else after one heartbeat round for all. */
+  private serveReads(reads: readonly { context: Uint8Array; from: NodeId }[]): void {
+    if (reads.length === 0) return;
     const index = this.log.committed;
     if (this.isSingleVoter() || this.leaseValid()) {
-      this.answerRead(from, context, index);
+      for (const r of reads) this.answerRead(r.from, r.context, index);
       return;
     }
     const round = ++this.readRound;
-    this.pendingReads.push({ round, index, context, from });
+    for (const r of reads) this.pendingReads.push({ round, index, context: r.context, from: r.from });
     this.bcastHeartbeat(round);
   }
 
@@ -1007,6 +1029,7 @@ export class RaftNode {
   }
 
   private releaseConfirmedReads(): void {
+    if (this.pendingReads.length === 0) return;
     const confirmed = jointCommitted(this.incoming, this.outgoing, (id) =>
       id === this.id ? Number.POSITIVE_INFINITY : this.progress.get(id)?.readRoundAcked,
     );
@@ -1061,7 +1084,7 @@ export class RaftNode {
     if (!hadTermCommit && this.committedEntryInCurrentTerm()) {
       const waiting = this.readsAwaitingCommit;
       this.readsAwaitingCommit = [];
-      for (const r of waiting) this.handleReadIndex(r.context, r.from);
+      this.serveReads(waiting);
     }
     return true;
   }
@@ -1119,11 +1142,11 @@ export class RaftNode {
     this.sendSnapshotChunks(to, pr);
   }
 
-  private sendSnapshotChunks(to: NodeId, pr: Progress): void {
+  private sendSnapshotChunks(to: NodeId, pr: Progress, maxChunks = this.maxInflightSnapshotChunks): void {
     const t = pr.snapshotTransfer;
     if (t === undefined) return;
     const total = t.snapshot.data.byteLength;
-    const window = this.maxInflightSnapshotChunks * this.maxSnapshotChunkBytes;
+    const window = maxChunks * this.maxSnapshotChunkBytes;
     // An empty snapshot still needs one (empty) chunk to be installed.
     let first = t.sentBytes === 0 && total === 0;
     while ((t.sentBytes < total && t.sentBytes - t.ackedBytes < window) || first) {
@@ -1151,13 +1174,18 @@ export class RaftNode {
     for (const [id, pr] of this.progress) {
       const t = pr.snapshotTransfer;
       if (pr.state !== 'snapshot' || t === undefined) continue;
-      // A lost chunk: after two silent heartbeat intervals resend from the last confirmed byte.
-      if (++t.stalledHeartbeats >= 2) {
-        t.stalledHeartbeats = 0;
-        t.sentBytes = t.ackedBytes;
-        t.resentFrom = t.ackedBytes;
-        this.sendSnapshotChunks(id, pr);
+      // A lost chunk: after two silent heartbeat intervals resend one chunk from the last
+      // confirmed byte, and only to a member that still answers; one that stays silent for an
+      // election timeout is dropped back to probe (a later transfer may use a newer snapshot).
+      if (++t.stalledHeartbeats < 2) continue;
+      if (!pr.recentActive) {
+        if (t.stalledHeartbeats * this.heartbeatTicks >= this.electionTicks) pr.becomeProbe();
+        continue;
       }
+      t.stalledHeartbeats = 0;
+      t.sentBytes = t.ackedBytes;
+      t.resentFrom = t.ackedBytes;
+      this.sendSnapshotChunks(id, pr, 1);
     }
   }
 
@@ -1219,6 +1247,8 @@ export class RaftNode {
     if (this.leadTransferee !== NONE && !this.incoming.has(this.leadTransferee)) this.leadTransferee = NONE;
     this.maybeCommit();
     this.bcastAppend();
+    // A smaller quorum may already have confirmed waiting reads (a group shrunk to one voter).
+    this.releaseConfirmedReads();
   }
 
   private maybeAutoLeaveJoint(): void {
