@@ -1,5 +1,5 @@
 export * from './types.ts';
-export { RaftNode, encodeConfChange, decodeConfChange } from './raft.ts';
+export { RaftNode, encodeConfChange, decodeConfChange, decodeConfEntry } from './raft.ts';
 export type { RaftConfig, RaftStatus, ProgressStatus } from './raft.ts';
 export { MemoryStorage, entrySizeBytes, emptyConfState } from './storage.ts';
 export type { LogStorage } from './storage.ts';

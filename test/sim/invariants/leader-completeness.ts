@@ -35,7 +35,7 @@ export class LeaderCompleteness implements Checker {
     if (!this.contains(h, rec)) {
       throw new Violation(
         this.name,
-        `leader n${h.id} of term ${term} lacks entry ${rec.index} (term ${rec.term !== 0 ? '≤' : ''}${rec.term}) that n${rec.node} saw committed in term ${rec.term}; its log has term ${h.view.termAt(rec.index)} there (last index ${h.view.lastIndex})`,
+        `leader n${h.id} of term ${term} lacks the entry at index ${rec.index} that n${rec.node} saw committed in term ${rec.term}; its log has term ${h.view.termAt(rec.index)} there (last index ${h.view.lastIndex})`,
       );
     }
   }

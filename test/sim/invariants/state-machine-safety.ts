@@ -15,6 +15,10 @@ export class StateMachineSafety implements Checker {
 
   onApply(h: HostInfo, e: Entry, sm: KvStateMachine): void {
     const digest = entryDigest(e);
+    const r = this.restored.get(e.index);
+    if (r !== undefined && r.seqHash !== sm.seqHash) {
+      throw new Violation(this.name, `n${h.id} applied up to ${e.index} a sequence that differs from the snapshot n${r.node} restored there`);
+    }
     const prev = this.applied.get(e.index);
     if (prev === undefined) {
       this.applied.set(e.index, { term: e.term, digest, seqHash: sm.seqHash, node: h.id });
