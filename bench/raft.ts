@@ -34,8 +34,8 @@ interface Settings {
 
 const DEFAULTS = {
   reps: 5,
-  entries: { single: 5_000, batch: 20_000, pipelined: 20_000 },
-  warmupEntries: 2_000,
+  entries: { single: 50_000, batch: 50_000, pipelined: 50_000 },
+  warmupEntries: 10_000,
   snapshotEvery: 10_000,
 } as const;
 
