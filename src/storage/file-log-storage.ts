@@ -15,6 +15,7 @@ import {
   decodeSegmentHeader,
   entryRecord,
   findValidFrameAfter,
+  locateDamagedRecord,
   parseFrame,
   parseSegmentName,
   parseSnapshotName,
@@ -465,6 +466,14 @@ export class FileLogStorage implements LogStorage {
           break;
         }
         case 'hardState':
+          // invariant: the durable commit index never runs ahead of the durable log. It would
+          // after a refused append (ERR_NO_SPACE) whose Ready's hard state was queued behind it.
+          if (op.hardState.commit > proj.last) {
+            op.reject(
+              new StorageError('ERR_LOG_GAP', `hard state: commit ${op.hardState.commit} is beyond the last entry ${proj.last} (an earlier append was refused)`),
+            );
+            break;
+          }
           records.push({ kind: RecordKind.HardState, hardState: op.hardState });
           accepted.push({ op, value: undefined });
           break;
@@ -722,6 +731,13 @@ export class FileLogStorage implements LogStorage {
     return new StorageCorruptionError(joinPath(this.dir, file), offset, reason);
   }
 
+  /** Corruption of the frame at `off`, reported at the offset of the record at fault when one fails its own checksum. */
+  private damagedFrame(file: string, buf: Uint8Array, off: number, seed: number, reason: string): StorageCorruptionError {
+    const rec = locateDamagedRecord(buf, off, seed);
+    if (rec === undefined) return this.corrupt(file, off, `${reason} (frame at offset ${off})`);
+    return this.corrupt(file, rec, `${reason}; the record at offset ${rec} of the frame at offset ${off} fails its own checksum`);
+  }
+
   private async recover(initialConf: ConfState): Promise<void> {
     const io = this.io;
     await io.mkdir(this.dir);
@@ -794,9 +810,12 @@ export class FileLogStorage implements LogStorage {
           off = r.end;
           continue;
         }
-        if (!isLast) throw this.corrupt(n, off, `${r.reason} in a segment that is not the last one`);
+        // A frame whose checksum matches holds exactly what was written: a record in it that fails
+        // its own checksum or does not decode is damage, never a torn write.
+        if (r.frameIntact) throw this.corrupt(n, r.offset, r.reason);
+        if (!isLast) throw this.damagedFrame(n, buf, off, header.seed, `${r.reason} in a segment that is not the last one`);
         const later = findValidFrameAfter(buf, off + 8, header.seed);
-        if (later !== undefined) throw this.corrupt(n, off, `${r.reason}, yet a valid frame follows at offset ${later}`);
+        if (later !== undefined) throw this.damagedFrame(n, buf, off, header.seed, `${r.reason}, yet a valid frame follows at offset ${later}`);
         // A torn tail: the last write never completed, so it was never acknowledged.
         const cut = buf.byteLength - off;
         this.logger('storage_torn_tail_cut', { file, offset: off, bytesCut: cut, reason: r.reason });

@@ -4,13 +4,13 @@ import { BUG_NAMES, type BugName, describeConfig, PROFILES, type Profile, type S
 import { formatFailure, runSeed } from './simulator.ts';
 
 const USAGE = `usage: npm run sim -- [--seeds N] [--seed S] [--nodes K] [--lease | --no-lease]
-                      [--bug ${BUG_NAMES.join('|')}] [--profile ${PROFILES.join('|')}]
+                      [--disk | --memory] [--bug ${BUG_NAMES.join('|')}] [--profile ${PROFILES.join('|')}]
                       [--fault-ms MS] [--verbose] [--trace] [--keep-going]
 Runs seeds S, S+1, ..., S+N-1 (default S=1, N=1 when --seed is given, else 100).
-The configuration of each run (node count, read mode, fault rates) is derived from its seed
-unless fixed by the options. The last line is a JSON summary; the exit code is 1 on any failure.`;
+The configuration of each run (node count, read mode, storage mode, fault rates) is derived
+from its seed unless fixed by the options. The last line is a JSON summary; the exit code is 1 on any failure.`;
 
-function main(): number {
+async function main(): Promise<number> {
   const { values } = parseArgs({
     options: {
       seeds: { type: 'string' },
@@ -18,6 +18,8 @@ function main(): number {
       nodes: { type: 'string' },
       lease: { type: 'boolean' },
       'no-lease': { type: 'boolean' },
+      disk: { type: 'boolean' },
+      memory: { type: 'boolean' },
       bug: { type: 'string' },
       profile: { type: 'string' },
       'fault-ms': { type: 'string' },
@@ -47,12 +49,15 @@ function main(): number {
     throw new Error(`unknown --profile ${values.profile}`);
   }
   const lease = values.lease === true ? true : values['no-lease'] === true ? false : undefined;
+  if (values.disk === true && values.memory === true) throw new Error('--disk and --memory exclude each other');
+  const storage = values.disk === true ? 'disk' : values.memory === true ? 'memory' : undefined;
   const faultMs = values['fault-ms'] === undefined ? undefined : int('fault-ms', values['fault-ms'], 0);
 
   const started = performance.now();
   let failures = 0;
   let events = 0;
   let unknown = 0;
+  let diskSeeds = 0;
   for (let i = 0; i < count; i++) {
     const seed = first + i;
     const opts: SimOptions = {
@@ -62,11 +67,13 @@ function main(): number {
       ...(values.bug !== undefined ? { bug: values.bug as BugName } : {}),
       ...(values.profile !== undefined ? { profile: values.profile as Profile } : {}),
       ...(faultMs !== undefined ? { faultMs } : {}),
+      ...(storage !== undefined ? { storage } : {}),
     };
     const t0 = performance.now();
-    const res = runSeed(opts, values.trace === true ? (line) => console.log(`  ${line}`) : undefined);
+    const res = await runSeed(opts, values.trace === true ? (line) => console.log(`  ${line}`) : undefined);
     const wall = performance.now() - t0;
     events += res.events;
+    if (res.config.storage.mode === 'disk') diskSeeds++;
     const save = (suffix: string, text: string): void => {
       try {
         mkdirSync('.sim-failures', { recursive: true });
@@ -86,10 +93,14 @@ function main(): number {
       const s = res.stats;
       const c = res.clients;
       console.log(
-        `seed ${seed}: ${res.ok ? 'ok' : 'FAIL'} events=${res.events} virtual=${res.virtualMs.toFixed(0)}ms wall=${wall.toFixed(0)}ms ` +
+        `seed ${seed}: ${res.ok ? 'ok' : 'FAIL'} storage=${res.config.storage.mode} events=${res.events} virtual=${res.virtualMs.toFixed(0)}ms wall=${wall.toFixed(0)}ms ` +
           `ops=${c.ops} acked=${c.writesAcked} reads=${c.readsServed} ${JSON.stringify(c.readsByRole)} unknown=${c.unknown} ` +
           `crashes=${s.crashes} partitions=${s.partitions} terms=${s.maxTerm} oldTermCommits=${s.oldTermCommits} snapshots=${s.snapshotsTaken}/${s.snapshotsInstalled} ` +
-          `conf=${s.confChangesApplied}/${s.confChangesProposed} liveness=${s.livenessMs}ms lincheck=${res.lincheck?.verdict ?? '-'}/${res.lincheck?.operations ?? 0}ops/${res.lincheck?.elapsedMs.toFixed(0) ?? 0}ms`,
+          `conf=${s.confChangesApplied}/${s.confChangesProposed} ` +
+          (res.config.storage.mode === 'disk'
+            ? `disk: torn=${s.tornCrashes} late=${s.lateCrashes} tornCut=${s.tornTailsCut} ioFaults=${s.ioFaults} exits=${s.storageExits} rot=${s.rotInjected}/${s.corruptRefused} `
+            : '') +
+          `liveness=${s.livenessMs}ms lincheck=${res.lincheck?.verdict ?? '-'}/${res.lincheck?.operations ?? 0}ops/${res.lincheck?.elapsedMs.toFixed(0) ?? 0}ms`,
       );
       console.log(describeConfig(res.config).replace(/^/gm, '    '));
     }
@@ -106,14 +117,17 @@ function main(): number {
   }
   const elapsedMs = Math.round(performance.now() - started);
   if (unknown > 0) console.log(`${unknown} seed(s) with an undecided linearizability check`);
-  console.log(JSON.stringify({ seeds: count, failures, events, elapsedMs }));
+  console.log(JSON.stringify({ seeds: count, diskSeeds, failures, events, elapsedMs }));
   return failures > 0 ? 1 : 0;
 }
 
-try {
-  process.exitCode = main();
-} catch (e) {
-  console.error(e instanceof Error ? e.message : String(e));
-  console.error(USAGE);
-  process.exitCode = 2;
-}
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e: unknown) => {
+    console.error(e instanceof Error ? e.message : String(e));
+    console.error(USAGE);
+    process.exitCode = 2;
+  },
+);

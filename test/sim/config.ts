@@ -8,6 +8,9 @@ export const BUG_NAMES: readonly BugName[] = ['commitPreviousTermByCounting', 's
 export type Profile = 'default' | 'figure8' | 'stale-vote' | 'spurious-close';
 export const PROFILES: readonly Profile[] = ['default', 'figure8', 'stale-vote', 'spurious-close'];
 
+/** Where nodes keep their log: MemoryStorage, or FileLogStorage on a simulated faulty disk. */
+export type StorageMode = 'memory' | 'disk';
+
 /** What the user chose; everything else is derived from the seed. */
 export interface SimOptions {
   readonly seed: number;
@@ -17,6 +20,8 @@ export interface SimOptions {
   readonly profile?: Profile;
   /** Override the length of the fault phase (virtual ms). */
   readonly faultMs?: number;
+  /** Force the storage mode (else drawn from the seed: disk for about one seed in three). */
+  readonly storage?: StorageMode;
 }
 
 /** The complete, derived configuration of one run. Times are virtual milliseconds. */
@@ -59,6 +64,20 @@ export interface SimConfig {
     readonly longDelayMaxMs: number;
   };
   readonly disk: { readonly minFsyncMs: number; readonly maxFsyncMs: number; readonly slowFsync: number };
+  /** Durable storage and the faults of the simulated disk (disk mode only). */
+  readonly storage: {
+    readonly mode: StorageMode;
+    readonly segmentBytes: number;
+    /** Chance that a crash keeps a torn part of the unsynced writes (else it loses them all). */
+    readonly torn: number;
+    /** Chance per nemesis round to arm an I/O fault (ENOSPC or EIO on a write, EIO on an fsync) on a live node. */
+    readonly ioFault: number;
+    readonly maxIoFaults: number;
+    /** Chance per nemesis round to flip a bit at rest in a node's older segment or snapshot (then it restarts). */
+    readonly rot: number;
+    /** Nodes that may be corrupted over the run: at most a minority of the initial voters. */
+    readonly maxCorrupt: number;
+  };
   readonly nemesis: {
     /** Mean interval between fault actions. */
     readonly intervalMs: number;
@@ -100,7 +119,7 @@ export function deriveConfig(opts: SimOptions): SimConfig {
   const electionTicks = r.pick([8, 10, 10, 12]);
   const heartbeatTicks = r.chance(0.7) ? 1 : 2;
   const checkQuorum = lease ? true : r.chance(0.85);
-  const base: SimConfig = {
+  const base: Omit<SimConfig, 'storage'> = {
     seed: opts.seed,
     options: opts,
     profile,
@@ -161,8 +180,25 @@ export function deriveConfig(opts: SimOptions): SimConfig {
     },
     lincheckBudgetMs: 2000,
   };
-  const c = applyProfile(base, r);
+  const c = applyProfile({ ...base, storage: deriveStorage(opts, nodes) }, r);
   return { ...c, maxEvents: Math.round((c.faultMs + c.livenessMs) * 20 * (c.nodes + c.maxAddedNodes)) };
+}
+
+/** Storage mode and disk faults, from their own stream (so memory-mode runs are unaffected by it). */
+function deriveStorage(opts: SimOptions, nodes: number): SimConfig['storage'] {
+  const r = new Rng(opts.seed, Stream.storage);
+  const drawn: StorageMode = r.chance(1 / 3) ? 'disk' : 'memory';
+  const mode = opts.storage ?? drawn;
+  const faulty = r.chance(0.8);
+  return {
+    mode,
+    segmentBytes: r.pick([1024, 4096, 16384]),
+    torn: r.pick([0.3, 0.5, 0.8]),
+    ioFault: faulty ? r.pick([0.01, 0.03, 0.06]) : 0,
+    maxIoFaults: r.range(1, 4),
+    rot: faulty ? r.pick([0.005, 0.02, 0.05]) : 0,
+    maxCorrupt: faulty ? r.range(0, Math.floor((nodes - 1) / 2)) : 0,
+  };
 }
 
 function applyProfile(c: SimConfig, r: Rng): SimConfig {
@@ -209,6 +245,7 @@ function applyProfile(c: SimConfig, r: Rng): SimConfig {
         disk: { ...c.disk, slowFsync: 0 },
         nemesis: { ...c.nemesis, intervalMs: 30, crash: 0, partition: 0, spuriousClose: 1, transfer: 0, crashOnAppend: 0, crashOnCommit: 0, isolateOnAppend: 0 },
         membership: { ...c.membership, enabled: false },
+        storage: { ...c.storage, ioFault: 0, rot: 0, maxCorrupt: 0 },
       };
     case 'stale-vote':
       // Nodes miss entries while partitioned, then stand for election when it heals.
@@ -231,15 +268,21 @@ export function replayCommand(opts: SimOptions): string {
   if (opts.bug !== undefined) parts.push('--bug', opts.bug);
   if (opts.profile !== undefined && opts.profile !== 'default') parts.push('--profile', opts.profile);
   if (opts.faultMs !== undefined) parts.push('--fault-ms', String(opts.faultMs));
+  if (opts.storage !== undefined) parts.push(`--${opts.storage}`);
   return parts.join(' ');
 }
 
 export function describeConfig(c: SimConfig): string {
   const r = c.raft;
   return [
-    `seed=${c.seed} profile=${c.profile} nodes=${c.nodes} readMode=${r.readMode} preVote=${r.preVote} checkQuorum=${r.checkQuorum}`,
+    `seed=${c.seed} storage=${c.storage.mode} profile=${c.profile} nodes=${c.nodes} readMode=${r.readMode} preVote=${r.preVote} checkQuorum=${r.checkQuorum}`,
     `election=${r.electionTicks} heartbeat=${r.heartbeatTicks} entriesPerMsg=${r.maxEntriesPerMsg} inflight=${r.maxInflightMsgs} chunk=${r.maxSnapshotChunkBytes}`,
     `loss=${c.net.loss} dup=${c.net.duplicate} longDelay=${c.net.longDelay} crash=${c.nemesis.crash} partition=${c.nemesis.partition} membership=${c.membership.enabled}`,
+    ...(c.storage.mode === 'disk'
+      ? [
+          `segmentBytes=${c.storage.segmentBytes} torn=${c.storage.torn} ioFault=${c.storage.ioFault}x${c.storage.maxIoFaults} rot=${c.storage.rot} maxCorrupt=${c.storage.maxCorrupt}`,
+        ]
+      : []),
     `snapshotEvery=${c.snapshots.every} keep=${c.snapshots.keep} clients=${c.clients.count} keys=${c.clients.keys}${Object.keys(r.bugs).length > 0 ? ` bugs=${Object.keys(r.bugs).join(',')}` : ''}`,
   ].join('\n');
 }

@@ -22,15 +22,15 @@ const SAFETY = new Set([
 const MAX_SEEDS = 300;
 
 function catches(bug: BugName, profile: Profile): void {
-  test(`catches ${bug} (profile ${profile})`, () => {
+  test(`catches ${bug} (profile ${profile})`, async () => {
     for (let seed = 1; seed <= MAX_SEEDS; seed++) {
-      const res = runSeed({ seed, bug, profile });
+      const res = await runSeed({ seed, bug, profile });
       const f = res.failure;
       if (f === undefined || !SAFETY.has(f.invariant)) continue;
       console.log(`${bug}: seed ${seed} violates ${f.invariant}: ${f.message.split('\n')[0]}`);
       assert.match(formatFailure(res), new RegExp(`replay: npm run sim -- --seed ${seed} --bug ${bug}`));
       // The failure replays exactly.
-      const again = runSeed({ seed, bug, profile });
+      const again = await runSeed({ seed, bug, profile });
       assert.equal(again.failure?.invariant, f.invariant);
       assert.equal(again.failure?.event, f.event);
       assert.equal(again.failure?.message, f.message);

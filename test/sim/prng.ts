@@ -128,4 +128,7 @@ export const Stream = {
   client: 5,
   operator: 6,
   disk: 7,
+  storage: 8,
+  diskFault: 9,
+  diskIo: 10,
 } as const;

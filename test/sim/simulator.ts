@@ -1,7 +1,9 @@
-import { applyConfChange, decodeConfEntry, describeMessage, isJoint, MemoryStorage, RaftNode } from '../../src/raft/index.ts';
-import type { ConfState, Entry, Message, NodeId, Ready, ReadState, Role } from '../../src/raft/index.ts';
+import { applyConfChange, decodeConfEntry, describeMessage, emptyConfState, isJoint, MemoryStorage, RaftNode } from '../../src/raft/index.ts';
+import type { ConfState, Entry, LogStorage, Message, NodeId, Ready, ReadState, Role } from '../../src/raft/index.ts';
+import { FileLogStorage, SimFileIO, StorageCorruptionError, StorageError } from '../../src/storage/index.ts';
 import { ClientPool, type ClientPort } from './clients.ts';
 import { deriveConfig, describeConfig, replayCommand, type SimConfig, type SimOptions } from './config.ts';
+import { GatedFileIO, rotTargets } from './disk.ts';
 import { EventQueue } from './event-queue.ts';
 import { type AckedWrite, type Checker, type HostInfo, makeCheckers, type ReadyInfo, type ServedRead, Violation, type World } from './invariants/index.ts';
 import type { LogMatching } from './invariants/log-matching.ts';
@@ -15,6 +17,7 @@ type SimEvent =
   | { readonly k: 'tick'; readonly node: NodeId; readonly inc: number }
   | { readonly k: 'deliver'; readonly m: Message }
   | { readonly k: 'write'; readonly node: NodeId; readonly inc: number }
+  | { readonly k: 'fsync'; readonly node: NodeId; readonly inc: number }
   | { readonly k: 'restart'; readonly node: NodeId }
   | { readonly k: 'crash'; readonly node: NodeId; readonly inc: number; readonly why: string }
   | { readonly k: 'isolate'; readonly node: NodeId; readonly inc: number }
@@ -28,15 +31,52 @@ type SimEvent =
 
 interface PendingWrite {
   readonly rd: Ready;
+  /** Memory mode: when the write is durable. */
   readonly doneAt: number;
+  /** Disk mode: set once the store reports it durable. */
+  done: boolean;
+}
+
+/** A bit flipped at rest in a node's files, which its next open() must report. */
+interface Rot {
+  readonly file: string;
+  readonly offset: number;
+  readonly bit: number;
+}
+
+/** A node's simulated disk (disk mode): its own SimFileIO, so that a crash touches only its files. */
+class NodeDisk {
+  readonly dir: string;
+  store: FileLogStorage | undefined = undefined;
+  /** open() in progress. */
+  opening = false;
+  /** Resolvers of outstanding fsyncs, in the order their 'fsync' events will fire. */
+  gates: (() => void)[] = [];
+  lastDoneAt = 0;
+  snapshotting = false;
+  armed: 'enospc' | 'eioWrite' | 'eioFsync' | undefined = undefined;
+  /** The machine lost power while an fsync was finishing: it completes on the disk, then the disk crashes. */
+  dieAfterSync = false;
+  rot: Rot | undefined = undefined;
+
+  constructor(
+    id: NodeId,
+    readonly io: SimFileIO,
+  ) {
+    this.dir = `/n${id}`;
+  }
 }
 
 /** One simulated server: its disk (storage), and while up, its Raft node and state machine. */
 class Host implements HostInfo {
   inc = 0;
   up = false;
-  /** Shut down for good after it left the configuration. */
+  /** Shut down for good after it left the configuration (or its disk was found corrupt). */
   decommissioned = false;
+  /** Its data was damaged at rest: it stays down for good (disk mode). */
+  corrupted = false;
+  /** What the node has made durable; in disk mode the store of its current incarnation. */
+  storage: LogStorage;
   raft: RaftNode | undefined = undefined;
   sm = new KvStateMachine();
   /** The configuration as of the applied index (tracked from snapshots and applied conf entries). */
@@ -52,9 +92,15 @@ class Host implements HostInfo {
 
   constructor(
     readonly id: NodeId,
-    readonly storage: MemoryStorage,
+    /** The membership a brand-new store starts with. */
+    readonly initialConf: ConfState,
+    /** Memory mode: the node's durable state. */
+    readonly mem: MemoryStorage | undefined,
+    /** Disk mode: the node's disk. */
+    readonly disk: NodeDisk | undefined,
   ) {
-    this.conf = storage.snapshot().metadata.confState;
+    this.storage = mem ?? new MemoryStorage(initialConf);
+    this.conf = initialConf;
   }
 }
 
@@ -84,6 +130,18 @@ export interface RunStats {
   oldTermCommits: number;
   /** Times a node became leader. */
   elections: number;
+  /** Disk mode: crashes that kept a torn part of the unsynced writes. */
+  tornCrashes: number;
+  /** Disk mode: crashes right after an outstanding fsync completed, before the process saw it. */
+  lateCrashes: number;
+  /** Disk mode: injected ENOSPC/EIO faults, and node exits because the store failed or refused a Ready. */
+  ioFaults: number;
+  storageExits: number;
+  /** Disk mode: torn tails cut back at open. */
+  tornTailsCut: number;
+  /** Disk mode: nodes whose files were damaged at rest, and opens that refused them. */
+  rotInjected: number;
+  corruptRefused: number;
 }
 
 export interface RunResult {
@@ -144,10 +202,25 @@ export class Simulator implements World, ClientPort {
     livenessMs: 0,
     oldTermCommits: 0,
     elections: 0,
+    tornCrashes: 0,
+    lateCrashes: 0,
+    ioFaults: 0,
+    storageExits: 0,
+    tornTailsCut: 0,
+    rotInjected: 0,
+    corruptRefused: 0,
   };
   private readonly leaderCommit = new Map<NodeId, number>();
   /** Nodes a committed configuration change removed; the operator shuts them down. */
   private readonly removed = new Set<NodeId>();
+  private readonly diskMode: boolean;
+  private readonly faultRng: Rng;
+  /** Disk mode: asynchronous storage work was started or unblocked; settle() before the next event. */
+  private kicked = false;
+  /** An exception thrown inside a storage continuation, rethrown by settle(). */
+  private asyncError: unknown = undefined;
+  /** Conf changes the operator proposed (index): one not yet applied anywhere may still change the voters. */
+  private readonly confProposals: number[] = [];
 
   constructor(
     readonly options: SimOptions,
@@ -162,6 +235,8 @@ export class Simulator implements World, ClientPort {
     this.nemRng = new Rng(seed, Stream.nemesis);
     this.diskRng = new Rng(seed, Stream.disk);
     this.opRng = new Rng(seed, Stream.operator);
+    this.faultRng = new Rng(seed, Stream.diskFault);
+    this.diskMode = this.cfg.storage.mode === 'disk';
     this.nextNodeId = this.cfg.nodes + 1;
     this.pool = new ClientPool(this.cfg, this);
   }
@@ -226,13 +301,13 @@ export class Simulator implements World, ClientPort {
 
   // ------------------------------------------------------------------ run
 
-  run(): RunResult {
+  async run(): Promise<RunResult> {
     const cfg = this.cfg;
     let failure: SimFailure | undefined;
     let lincheck: LinResult | undefined;
     try {
-      this.setup();
-      this.loop();
+      await this.setup();
+      await this.loop();
     } catch (e) {
       failure = this.failureOf(e);
     }
@@ -286,22 +361,21 @@ export class Simulator implements World, ClientPort {
     return { invariant, message, virtualMs: this.nowUs / US, event: this.events, trace, replay: replayCommand(this.options) };
   }
 
-  private setup(): void {
+  private async setup(): Promise<void> {
     const cfg = this.cfg;
     const voters = Array.from({ length: cfg.nodes }, (_, i) => i + 1);
     for (const id of voters) {
-      const storage = new MemoryStorage({ voters, votersOutgoing: [], learners: [], learnersNext: [], autoLeave: false });
-      const h = new Host(id, storage);
-      this.hostMap.set(id, h);
-      this.start(h);
+      const h = this.newHost(id, { voters, votersOutgoing: [], learners: [], learnersNext: [], autoLeave: false });
+      this.boot(h);
     }
+    await this.settle();
     this.at(this.ms(this.nemRng.float() * cfg.nemesis.intervalMs), { k: 'nemesis' });
     if (cfg.membership.enabled) this.at(this.ms(cfg.membership.intervalMs), { k: 'operator' });
     this.at(this.ms(cfg.faultMs), { k: 'liveness' });
     this.pool.start();
   }
 
-  private loop(): void {
+  private async loop(): Promise<void> {
     const maxUs = this.ms(this.cfg.faultMs + this.cfg.livenessMs + 1000);
     while (this.phase !== 'done') {
       const item = this.queue.pop();
@@ -312,7 +386,33 @@ export class Simulator implements World, ClientPort {
       this.events++;
       this.current = item.ev;
       this.dispatch(item.ev);
+      if (this.kicked) await this.settle();
       this.afterEvent();
+    }
+  }
+
+  /**
+   * Disk mode: runs the storage work the last event started or unblocked until it is idle
+   * again (done, or waiting for an fsync event). The simulated disk resolves its promises
+   * without timers, so this is a pure microtask drain: deterministic, and before any other
+   * event. Rethrows what a continuation threw.
+   */
+  private async settle(): Promise<void> {
+    while (this.kicked) {
+      this.kicked = false;
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+    if (this.asyncError !== undefined) throw this.asyncError;
+  }
+
+  /** Runs a storage continuation; an exception fails the run at the next settle(). */
+  private guarded(fn: () => void): void {
+    this.kicked = true;
+    if (this.asyncError !== undefined) return;
+    try {
+      fn();
+    } catch (e) {
+      this.asyncError = e;
     }
   }
 
@@ -363,11 +463,17 @@ export class Simulator implements World, ClientPort {
         this.isolate(h.id, 'leader just appended');
         return;
       }
+      case 'fsync': {
+        const h = this.hostMap.get(ev.node);
+        if (h === undefined || !h.up || h.inc !== ev.inc || h.disk === undefined) return;
+        this.fsyncDone(h, h.disk);
+        return;
+      }
       case 'restart': {
         const h = this.hostMap.get(ev.node);
         if (h === undefined || h.up || h.decommissioned) return;
         this.note(`restart n${h.id}`);
-        this.start(h);
+        this.boot(h);
         return;
       }
       case 'connClosed': {
@@ -435,6 +541,138 @@ export class Simulator implements World, ClientPort {
 
   // ------------------------------------------------------------------ nodes
 
+  private newHost(id: NodeId, initialConf: ConfState): Host {
+    const disk = this.diskMode ? new NodeDisk(id, new SimFileIO(new Rng(this.cfg.seed, Stream.diskIo, id))) : undefined;
+    const h = new Host(id, initialConf, disk === undefined ? new MemoryStorage(initialConf) : undefined, disk);
+    this.hostMap.set(id, h);
+    return h;
+  }
+
+  /** Starts a node process: at once on its MemoryStorage, or once its FileLogStorage has opened. */
+  private boot(h: Host): void {
+    if (h.disk === undefined) this.start(h);
+    else this.openDisk(h, h.disk);
+  }
+
+  /**
+   * Opens the node's store through a fresh view of its disk, then starts the node on it. A store
+   * that open() finds corrupt keeps the node down for good: it takes no part in the group again.
+   */
+  private openDisk(h: Host, d: NodeDisk): void {
+    if (d.opening || h.up || h.decommissioned) return;
+    d.opening = true;
+    const inc = h.inc + 1;
+    const io = new GatedFileIO(d.io.view(), {
+      gate: () => this.fsyncGate(h, d, inc),
+      beforeWrite: () => this.beforeWrite(h, d),
+      afterSync: () => {
+        if (!d.dieAfterSync) return false;
+        d.dieAfterSync = false;
+        d.io.crash('clean');
+        return true;
+      },
+    });
+    this.kicked = true;
+    FileLogStorage.open({
+      io,
+      dir: d.dir,
+      segmentBytes: this.cfg.storage.segmentBytes,
+      initialConfState: h.initialConf,
+      random: new Rng(this.cfg.seed, Stream.diskIo, h.id, inc),
+      logger: (event, fields) => {
+        if (event === 'storage_torn_tail_cut') this.stats.tornTailsCut++;
+        this.note(`n${h.id} ${event} ${JSON.stringify(fields)}`);
+      },
+    }).then(
+      (store) =>
+        this.guarded(() => {
+          d.opening = false;
+          if (d.rot !== undefined) {
+            const r = d.rot;
+            throw new Violation('storage-corruption', `n${h.id}: open() accepted ${r.file} with bit ${r.bit} of byte ${r.offset} flipped at rest`);
+          }
+          d.store = store;
+          h.storage = store;
+          io.gated = true;
+          this.start(h);
+        }),
+      (e: unknown) =>
+        this.guarded(() => {
+          d.opening = false;
+          if (e instanceof StorageCorruptionError && d.rot !== undefined) {
+            this.stats.corruptRefused++;
+            h.decommissioned = true;
+            this.note(`n${h.id} refuses to start, stays down for good: ${e.message.split('. ')[0]}`);
+            return;
+          }
+          const what = e instanceof Error ? e.message : String(e);
+          throw new Violation('storage-recovery', `n${h.id}: open() failed after a crash${d.rot === undefined ? ' (no damage at rest)' : ''}: ${what}`);
+        }),
+    );
+  }
+
+  /** An fsync of incarnation `inc`: done when its 'fsync' event fires; never if the process died first. */
+  private fsyncGate(h: Host, d: NodeDisk, inc: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      if (!h.up || h.inc !== inc) return;
+      d.gates.push(resolve);
+      d.lastDoneAt = Math.max(this.nowUs + this.fsyncDelay(true), d.lastDoneAt);
+      this.at(d.lastDoneAt, { k: 'fsync', node: h.id, inc });
+    });
+  }
+
+  private fsyncDone(h: Host, d: NodeDisk): void {
+    const resolve = d.gates.shift();
+    if (resolve === undefined) return;
+    if (d.armed === 'eioFsync') {
+      d.armed = undefined;
+      d.io.failNext({ op: 'fsync', code: 'EIO' });
+      this.note(`n${h.id}: injected EIO on fsync`);
+    }
+    this.kicked = true;
+    resolve();
+  }
+
+  private beforeWrite(h: Host, d: NodeDisk): void {
+    if (!h.up || (d.armed !== 'enospc' && d.armed !== 'eioWrite')) return;
+    const code = d.armed === 'enospc' ? 'ENOSPC' : 'EIO';
+    d.armed = undefined;
+    d.io.failNext({ op: 'write', code });
+    this.note(`n${h.id}: injected ${code} on a write`);
+  }
+
+  /**
+   * A storage write of incarnation `inc` was rejected. A failed store (fsync or I/O error) means
+   * the process must exit; a Ready refused for lack of space cannot be taken back from the core
+   * (its messages must never go out), so the process exits too. A snapshot refused for lack of
+   * space is only skipped. The machine may lose power with it: the crash draws clean or torn.
+   */
+  private storageError(h: Host, inc: number, e: unknown, what: 'persist' | 'snapshot' | 'compact'): void {
+    const d = h.disk;
+    if (!h.up || h.inc !== inc || d === undefined) return;
+    const code = e instanceof StorageError ? e.code : undefined;
+    const msg = e instanceof Error ? e.message : String(e);
+    if (what !== 'persist' && (code === 'ERR_NO_SPACE' || code === 'ERR_BAD_ARGUMENT')) {
+      this.note(`n${h.id} ${what} refused: ${msg}`);
+      d.snapshotting = false;
+      return;
+    }
+    if (code === 'ERR_FSYNC_FAILED' || code === 'ERR_IO_FAILED' || code === 'ERR_NO_SPACE' || code === 'ERR_LOG_GAP') {
+      this.stats.storageExits++;
+      this.crashAndRestart(h, `process exits: ${what} failed with ${code}`);
+      return;
+    }
+    throw new Violation('storage-contract', `n${h.id}: ${what} rejected: ${msg}`);
+  }
+
+  private fsyncDelay(mustSync: boolean): number {
+    if (!mustSync) return 0;
+    const d = this.cfg.disk;
+    let delay = d.minFsyncMs + this.diskRng.float() * (d.maxFsyncMs - d.minFsyncMs);
+    if (this.diskRng.chance(d.slowFsync)) delay += 20 + this.diskRng.float() * 80;
+    return this.ms(delay);
+  }
+
   private start(h: Host): void {
     const cfg = this.cfg;
     h.inc++;
@@ -481,9 +719,33 @@ export class Simulator implements World, ClientPort {
     this.afterInput(h);
   }
 
-  private crash(h: Host, why: string): void {
+  /** `late`: a crash may let an outstanding fsync complete first (disk mode). */
+  private crash(h: Host, why: string, late = true): void {
     if (!h.up) return;
-    this.note(`crash n${h.id} (${why}; ${h.writes.length} unsynced writes lost)`);
+    const d = h.disk;
+    if (d !== undefined) {
+      const pending = h.writes.filter((w) => !w.done).length;
+      const gate = d.gates[0];
+      if (late && gate !== undefined && this.faultRng.chance(0.3)) {
+        // The outstanding fsync completes on the disk, but the process never learns it.
+        this.stats.lateCrashes++;
+        this.note(`crash n${h.id} (${why}; ${pending} Readies not durable; the outstanding fsync completes first)`);
+        d.dieAfterSync = true;
+        this.kicked = true;
+        gate();
+      } else {
+        const torn = this.faultRng.chance(this.cfg.storage.torn);
+        if (torn) this.stats.tornCrashes++;
+        this.note(`crash n${h.id} (${why}; ${pending} Readies not durable; ${torn ? 'torn' : 'clean'})`);
+        d.io.crash(torn ? 'torn' : 'clean');
+      }
+      d.store = undefined;
+      d.gates = [];
+      d.snapshotting = false;
+      d.armed = undefined;
+    } else {
+      this.note(`crash n${h.id} (${why}; ${h.writes.length} unsynced writes lost)`);
+    }
     this.stats.crashes++;
     h.up = false;
     h.raft = undefined;
@@ -538,23 +800,36 @@ export class Simulator implements World, ClientPort {
       this.completeReady(h, rd);
       return;
     }
-    let doneAt = this.nowUs;
-    if (rd.mustSync) {
-      const d = this.cfg.disk;
-      let delay = d.minFsyncMs + this.diskRng.float() * (d.maxFsyncMs - d.minFsyncMs);
-      if (this.diskRng.chance(d.slowFsync)) delay += 20 + this.diskRng.float() * 80;
-      doneAt += this.ms(delay);
+    const store = h.disk?.store;
+    if (store !== undefined) {
+      // The store group-commits what arrives while its fsync is outstanding; the fsync ends with a simulator event.
+      const w: PendingWrite = { rd, doneAt: 0, done: !durable };
+      h.writes.push(w);
+      if (!durable) return;
+      const inc = h.inc;
+      this.kicked = true;
+      store.persistReady(rd).then(
+        () =>
+          this.guarded(() => {
+            if (!h.up || h.inc !== inc) return;
+            w.done = true;
+            this.completeWrites(h);
+            this.afterInput(h);
+          }),
+        (e: unknown) => this.guarded(() => this.storageError(h, inc, e, 'persist')),
+      );
+      return;
     }
-    doneAt = Math.max(doneAt, h.lastDoneAt);
+    const doneAt = Math.max(this.nowUs + this.fsyncDelay(rd.mustSync), h.lastDoneAt);
     h.lastDoneAt = doneAt;
-    h.writes.push({ rd, doneAt });
+    h.writes.push({ rd, doneAt, done: false });
     this.at(doneAt, { k: 'write', node: h.id, inc: h.inc });
   }
 
   private completeWrites(h: Host): void {
     while (h.up) {
       const w = h.writes[0];
-      if (w === undefined || w.doneAt > this.nowUs) return;
+      if (w === undefined || (h.disk === undefined ? w.doneAt > this.nowUs : !w.done)) return;
       h.writes.shift();
       this.completeReady(h, w.rd);
       if (h.writes.length === 0) this.checkDiskMatchesView(h);
@@ -576,10 +851,12 @@ export class Simulator implements World, ClientPort {
   /** Everything of `rd` (and earlier Readies) is durable: persist, send, apply, advance. */
   private completeReady(h: Host, rd: Ready): void {
     const raft = h.raft!;
-    const st = h.storage;
-    if (rd.snapshot !== undefined) st.applySnapshot(rd.snapshot);
-    if (rd.entries.length > 0) st.append(rd.entries);
-    if (rd.hardState !== undefined) st.setHardState(rd.hardState);
+    const st = h.mem;
+    if (st !== undefined) {
+      if (rd.snapshot !== undefined) st.applySnapshot(rd.snapshot);
+      if (rd.entries.length > 0) st.append(rd.entries);
+      if (rd.hardState !== undefined) st.setHardState(rd.hardState);
+    }
     for (const c of this.checkers) c.onPersisted?.(h);
     for (const m of rd.messages) this.send(m);
     if (rd.snapshot !== undefined) raft.snapshotPersisted(rd.snapshot.metadata.index);
@@ -647,7 +924,11 @@ export class Simulator implements World, ClientPort {
   }
 
   private maybeSnapshot(h: Host): void {
-    const st = h.storage;
+    if (h.disk !== undefined) {
+      this.maybeSnapshotOnDisk(h, h.disk);
+      return;
+    }
+    const st = h.mem!;
     const snapIndex = st.snapshot().metadata.index;
     const applied = h.sm.applied;
     if (applied - snapIndex < this.cfg.snapshots.every || applied > st.lastIndex()) return;
@@ -655,6 +936,38 @@ export class Simulator implements World, ClientPort {
     this.stats.snapshotsTaken++;
     const compactTo = applied - this.cfg.snapshots.keep;
     if (compactTo >= st.firstIndex()) st.compact(compactTo);
+  }
+
+  /** Disk mode: createSnapshot, then compact, through the store's write queue (one at a time per node). */
+  private maybeSnapshotOnDisk(h: Host, d: NodeDisk): void {
+    const st = d.store;
+    if (st === undefined || d.snapshotting) return;
+    const applied = h.sm.applied;
+    if (applied - st.snapshot().metadata.index < this.cfg.snapshots.every || applied > st.lastIndex()) return;
+    d.snapshotting = true;
+    const inc = h.inc;
+    this.kicked = true;
+    const live = (): boolean => h.up && h.inc === inc;
+    st.createSnapshot(applied, h.conf, h.sm.serialize()).then(
+      () =>
+        this.guarded(() => {
+          if (!live()) return;
+          this.stats.snapshotsTaken++;
+          const compactTo = applied - this.cfg.snapshots.keep;
+          if (compactTo < st.firstIndex()) {
+            d.snapshotting = false;
+            return;
+          }
+          st.compact(compactTo).then(
+            () =>
+              this.guarded(() => {
+                if (live()) d.snapshotting = false;
+              }),
+            (e: unknown) => this.guarded(() => this.storageError(h, inc, e, 'compact')),
+          );
+        }),
+      (e: unknown) => this.guarded(() => this.storageError(h, inc, e, 'snapshot')),
+    );
   }
 
   // ------------------------------------------------------------------ network
@@ -751,13 +1064,74 @@ export class Simulator implements World, ClientPort {
         }
       }
     }
+    if (this.diskMode) this.diskNemesis();
+  }
+
+  /** Disk faults (own random stream): an I/O error armed on a live node's next write or fsync; bit rot at rest. */
+  private diskNemesis(): void {
+    const s = this.cfg.storage;
+    const r = this.faultRng;
+    if (r.chance(s.ioFault) && this.stats.ioFaults < s.maxIoFaults) {
+      const live = this.liveHosts().filter((h) => h.disk !== undefined && h.disk.armed === undefined);
+      if (live.length > 0) {
+        const h = r.pick(live);
+        const kind = r.pick(['enospc', 'eioWrite', 'eioFsync'] as const);
+        h.disk!.armed = kind;
+        this.stats.ioFaults++;
+        this.note(`n${h.id}: ${kind} armed`);
+      }
+    }
+    if (r.chance(s.rot) && this.stats.rotInjected < s.maxCorrupt) this.rot(r);
+  }
+
+  /**
+   * Damages a node's files at rest (a bit in its snapshot or an older segment) after a crash;
+   * its restart must refuse to open them, and it stays down for good. Only a member whose loss
+   * leaves a healthy majority of voters even if a voter removal already in flight lands, with
+   * no joint configuration and no other conf change pending.
+   */
+  private rot(r: Rng): void {
+    const l = this.leaderHost();
+    if (l === undefined || l.raft === undefined) return;
+    const cs = l.raft.status().confState;
+    if (isJoint(cs)) return;
+    let maxApplied = 0;
+    for (const h of this.hostMap.values()) maxApplied = Math.max(maxApplied, h.sm.applied);
+    const inFlight = this.confProposals.some((i) => i > maxApplied);
+    const candidates = [...cs.voters, ...cs.learners].filter((id) => {
+      const h = this.hostMap.get(id);
+      if (h === undefined || h.disk === undefined || h.corrupted || h.decommissioned || h.disk.opening) return false;
+      const voters = cs.voters.filter((v) => v !== id);
+      const sick = (v: NodeId): boolean => v === id || this.hostMap.get(v)?.corrupted === true;
+      if (!this.healthyMajority(cs.voters, sick)) return false;
+      // A removal of a healthy voter that is already under way must leave a healthy majority too.
+      return !inFlight || voters.every((x) => this.healthyMajority(cs.voters.filter((v) => v !== x), sick));
+    });
+    if (candidates.length === 0) return;
+    const h = this.hostMap.get(r.pick(candidates))!;
+    const d = h.disk!;
+    if (h.up) this.crashAndRestart(h, 'bit rot victim', false);
+    const targets = rotTargets(d.io, d.dir);
+    if (targets.length === 0) return;
+    const t = r.pick(targets);
+    const rot: Rot = { file: t.file, offset: r.intBelow(t.size), bit: r.intBelow(8) };
+    d.io.flipBit(rot.file, rot.offset, rot.bit);
+    d.rot = rot;
+    h.corrupted = true;
+    this.stats.rotInjected++;
+    this.note(`n${h.id}: bit ${rot.bit} of byte ${rot.offset} of ${rot.file} flipped at rest`);
+  }
+
+  /** Whether the voters other than the `sick` ones are a majority. */
+  private healthyMajority(voters: readonly NodeId[], sick: (id: NodeId) => boolean): boolean {
+    return voters.filter((v) => !sick(v)).length >= Math.floor(voters.length / 2) + 1;
   }
 
   /** Crashes `h`, has its peers see the connections close, and schedules its restart. */
-  private crashAndRestart(h: Host, why: string): void {
+  private crashAndRestart(h: Host, why: string, late = true): void {
     const c = this.cfg.nemesis;
     const r = this.nemRng;
-    this.crash(h, why);
+    this.crash(h, why, late);
     this.at(this.nowUs + this.ms(c.minDownMs + r.float() * (c.maxDownMs - c.minDownMs)), { k: 'restart', node: h.id });
     for (const p of this.liveHosts()) {
       this.at(this.nowUs + this.ms(0.5 + r.float() * 20), { k: 'connClosed', node: p.id, inc: p.inc, peer: h.id });
@@ -884,16 +1258,21 @@ export class Simulator implements World, ClientPort {
       ['removeLearner', cs.learners.length > 0 ? 0.5 : 0],
       ['none', 2],
     ];
+    // Members whose disk was found corrupt are removed first (the operator procedure of docs/STORAGE.md).
+    const corrupt = [...voters, ...cs.learners].filter((id) => this.hostMap.get(id)?.corrupted === true);
+    if (corrupt.length > 0) actions.push(['removeCorrupted', 6]);
     const action = actions[r.weighted(actions.map((a) => a[1]))]![0];
     const pickVoter = (): NodeId => (r.chance(0.3) ? l.id : r.pick(voters));
     let changes: { op: 'addVoter' | 'addLearner' | 'remove'; nodeId: NodeId }[];
     switch (action) {
+      case 'removeCorrupted':
+        changes = [{ op: 'remove', nodeId: r.pick(corrupt) }];
+        break;
       case 'addLearner': {
         const id = this.nextNodeId++;
-        const h = new Host(id, new MemoryStorage());
-        this.hostMap.set(id, h);
+        const h = this.newHost(id, emptyConfState());
         this.note(`new node n${id}`);
-        this.start(h);
+        this.boot(h);
         changes = [{ op: 'addLearner', nodeId: id }];
         break;
       }
@@ -918,7 +1297,17 @@ export class Simulator implements World, ClientPort {
       default:
         return;
     }
+    if (corrupt.length > 0 || this.stats.rotInjected > 0) {
+      // Never leave fewer healthy voters than a majority: a corrupted node is down for good.
+      const next = new Set(voters);
+      for (const c of changes) {
+        if (c.op === 'addVoter') next.add(c.nodeId);
+        else next.delete(c.nodeId);
+      }
+      if (!this.healthyMajority([...next], (id) => this.hostMap.get(id)?.corrupted === true)) return;
+    }
     const res = l.raft.proposeConfChange({ changes });
+    if (res.ok && 'index' in res) this.confProposals.push(res.index);
     this.stats.confChangesProposed++;
     this.note(`propose conf change on n${l.id}: ${changes.map((c) => `${c.op} n${c.nodeId}`).join(', ')} -> ${res.ok ? 'ok' : res.code}`);
     this.afterInput(l);
@@ -931,7 +1320,10 @@ export class Simulator implements World, ClientPort {
     this.livenessStart = this.nowUs;
     this.note('liveness phase: heal everything, restart crashed nodes');
     this.blocked.clear();
-    for (const h of this.hostMap.values()) if (!h.up && !h.decommissioned) this.start(h);
+    for (const h of this.hostMap.values()) {
+      if (h.disk !== undefined) h.disk.armed = undefined;
+      if (!h.up && !h.decommissioned) this.boot(h);
+    }
     this.at(this.nowUs + this.ms(20), { k: 'probe' });
   }
 
@@ -959,8 +1351,13 @@ export class Simulator implements World, ClientPort {
     if (st.commit < this.pool.maxAckedIndex) return `leader commit ${st.commit} below acknowledged write ${this.pool.maxAckedIndex}`;
     if (this.pool.outstanding() > 0) return 'client operations outstanding';
     if (l.sm.applied !== st.commit) return `leader n${l.id} has applied ${l.sm.applied} of ${st.commit}`;
+    if (!this.healthyMajority(cs.voters, (id) => this.hostMap.get(id)?.corrupted === true)) {
+      return `corrupted nodes leave no healthy majority of voters ${JSON.stringify(cs.voters)}`;
+    }
     for (const id of [...cs.voters, ...cs.learners]) {
       const h = this.hostMap.get(id);
+      // A node whose disk was found corrupt is down for good; the others must converge without it.
+      if (h?.corrupted === true && h.decommissioned) continue;
       if (h === undefined || h.decommissioned) return `member n${id} does not exist`;
       if (!h.up || h.raft === undefined) return `member n${id} is down`;
       const ms = h.raft.status();
@@ -977,7 +1374,7 @@ export class Simulator implements World, ClientPort {
     const lines: string[] = [];
     for (const h of this.hostMap.values()) {
       if (h.raft === undefined) {
-        lines.push(`  n${h.id}: ${h.decommissioned ? 'decommissioned' : 'down'}`);
+        lines.push(`  n${h.id}: ${h.corrupted ? 'corrupt on disk, ' : ''}${h.decommissioned ? 'decommissioned' : 'down'}`);
         continue;
       }
       const s = h.raft.status();
@@ -1002,6 +1399,7 @@ function describeEvent(ev: SimEvent): string {
       return `deliver ${describeMessage(ev.m)}`;
     case 'tick':
     case 'write':
+    case 'fsync':
       return `${ev.k} n${ev.node}`;
     case 'crash':
     case 'isolate':
@@ -1073,7 +1471,7 @@ function cloneMessage(m: Message): Message {
 }
 
 /** Runs one seed. */
-export function runSeed(options: SimOptions, log?: (line: string) => void): RunResult {
+export function runSeed(options: SimOptions, log?: (line: string) => void): Promise<RunResult> {
   return new Simulator(options, log).run();
 }
 

@@ -109,6 +109,23 @@ test('ENOSPC rejects the append with ERR_NO_SPACE, leaves nothing behind, and th
   }
 });
 
+test('after a refused append, a hard state queued behind it whose commit would pass the log is refused too', async () => {
+  const io = new SimFileIO(seededRandom(5));
+  const s = await openSim(io, 1 << 20);
+  await s.persistReady({ snapshot: undefined, entries: ents(1, 2, 1), hardState: { term: 1, vote: 1, commit: 2 } });
+  io.failNext({ op: 'write', code: 'ENOSPC', pathSuffix: '.log' });
+  // Two Readies queued back to back: entries 3..4, then the hard state that commits them.
+  const first = s.persistReady({ snapshot: undefined, entries: ents(3, 4, 1), hardState: undefined });
+  const second = s.persistReady({ snapshot: undefined, entries: [], hardState: { term: 1, vote: 1, commit: 4 } });
+  await assert.rejects(first, code('ERR_NO_SPACE'));
+  await assert.rejects(second, code('ERR_LOG_GAP'));
+  assert.equal(s.hardState().commit, 2);
+  io.crash('clean');
+  const t = await openSim(io, 1 << 20);
+  assert.equal(t.lastIndex(), 2);
+  assert.equal(t.hardState().commit, 2, 'the store reopens: its commit index never passed its log');
+});
+
 test('ENOSPC while creating a segment or writing a snapshot is recoverable too', async () => {
   const io = new SimFileIO(seededRandom(4));
   const s = await openSim(io, 4096);

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { FileLogStorage, NodeFileIO, SimFileIO, StorageCorruptionError, seededRandom } from '../../src/storage/index.ts';
-import { SEGMENT_HEADER_BYTES, decodeSegmentHeader, parseFrame, RecordKind } from '../../src/storage/format.ts';
+import { FRAME_HEADER_BYTES, SEGMENT_HEADER_BYTES, decodeSegmentHeader, parseFrame, RecordKind } from '../../src/storage/format.ts';
 import { CONF, ents, intact, quietLogger, tmpDir } from './helpers.ts';
 
 const DIR = '/data';
@@ -15,6 +15,13 @@ interface Layout {
   frames: { start: number; end: number; lastIndex: number }[];
   /** Last entry index before the last segment's first frame. */
   baseLast: number;
+  /** Per segment: where each frame header and each record lies (start inclusive, end exclusive). */
+  regions: Map<string, { start: number; end: number; what: 'frame header' | 'record' }[]>;
+}
+
+/** The frame header or record holding byte `off` of segment `p`, if any. */
+function regionAt(L: Layout, p: string, off: number): { start: number; what: string } | undefined {
+  return L.regions.get(p)?.find((r) => off >= r.start && off < r.end);
 }
 
 /** A store with several segments, each append its own frame; returns the durable files. */
@@ -48,7 +55,22 @@ async function buildLayout(): Promise<Layout> {
   }
   assert.ok(segs.length >= 3, 'several segments');
   assert.ok(frames.length >= 5, 'several frames in the last segment');
-  return { files, lastSegment, frames, baseLast: -1 };
+  const regions: Layout['regions'] = new Map();
+  for (const p of segs) {
+    const b = files.get(p)!;
+    const h = decodeSegmentHeader(b);
+    assert.ok(typeof h !== 'string');
+    const rs: { start: number; end: number; what: 'frame header' | 'record' }[] = [];
+    for (let o = SEGMENT_HEADER_BYTES; o < b.byteLength; ) {
+      const r = parseFrame(b, o, h.seed);
+      assert.ok(r.ok);
+      rs.push({ start: o, end: o + FRAME_HEADER_BYTES, what: 'frame header' });
+      r.offsets.forEach((ro, i) => rs.push({ start: ro, end: r.offsets[i + 1] ?? r.end, what: 'record' }));
+      o = r.end;
+    }
+    regions.set(p, rs);
+  }
+  return { files, lastSegment, frames, baseLast: -1, regions };
 }
 
 async function diskWith(files: Map<string, Uint8Array>, seed: number): Promise<SimFileIO> {
@@ -103,13 +125,14 @@ test('a torn last segment (cut at every byte offset of its last frames) recovers
   assert.ok(checked > 100);
 });
 
-test('single bit flips: in the last frame they read as a torn tail, anywhere else they are refused as corruption', async () => {
+test('single bit flips: in the last frame they read as a torn tail, anywhere else they are refused as corruption at the damaged record', async () => {
   const L = await buildLayout();
   const rnd = seededRandom(77);
   const paths = [...L.files.keys()];
   const lastFrame = L.frames[L.frames.length - 1]!;
   let refused = 0;
   let recovered = 0;
+  let recordOffsets = 0;
   for (let k = 0; k < 400; k++) {
     const p = paths[rnd.intBelow(paths.length)]!;
     const size = L.files.get(p)!.byteLength;
@@ -126,10 +149,18 @@ test('single bit flips: in the last frame they read as a torn tail, anywhere els
       assert.equal(r.err.code, 'ERR_STORAGE_CORRUPT');
       assert.equal(r.err.file, p);
       assert.match(r.err.message, /rejoin|new member/);
+      if (p.endsWith('.log')) {
+        // Reported where the damage is: the record holding the flipped bit, else the frame header, else the segment header.
+        const region = regionAt(L, p, off);
+        const want = region?.start ?? 0;
+        assert.equal(r.err.offset, want, `flip in ${p} at ${off} (${region?.what ?? 'segment header'} at ${want}) reported at ${r.err.offset}: ${r.err.message}`);
+        if (region?.what === 'record') recordOffsets++;
+      }
       refused++;
     }
   }
   assert.ok(refused > 300 && recovered > 0, `${refused} refused, ${recovered} recovered`);
+  assert.ok(recordOffsets > 200, `${recordOffsets} flips reported at their record's offset`);
 });
 
 test('a torn tail on real files is cut back; a flip in the middle on real files is refused', async () => {

@@ -1,4 +1,4 @@
-import type { MemoryStorage } from '../../../src/raft/storage.ts';
+import type { LogStorage } from '../../../src/raft/storage.ts';
 import type { Entry, NodeId, Ready, Role } from '../../../src/raft/types.ts';
 import type { RaftStatus } from '../../../src/raft/raft.ts';
 import type { KvStateMachine } from '../kv-state-machine.ts';
@@ -23,7 +23,8 @@ export interface HostInfo {
   readonly up: boolean;
   /** The node's log as the core sees it: durable storage plus entries handed out in Readies. */
   readonly view: LogView;
-  readonly storage: MemoryStorage;
+  /** What the node has made durable (MemoryStorage, or the FileLogStorage of its current incarnation). */
+  readonly storage: LogStorage;
   /** Role and term as last reported through Ready.softState / Ready.hardState. */
   readonly role: Role;
   readonly term: number;
