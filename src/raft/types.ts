@@ -208,8 +208,9 @@ export interface ReadState {
  *  2. make `snapshot`, then `entries` (which replace any stored entries from
  *     `entries[0].index` on), then `hardState` durable — in the order of Readies;
  *  3. once everything of this Ready and all earlier ones is durable: send
- *     `messages`, and report `logPersisted(lastEntry.index, lastEntry.term)` /
- *     `snapshotPersisted(snapshot.metadata.index)`;
+ *     `messages`, and report `snapshotPersisted(snapshot.metadata.index)` first,
+ *     then `logPersisted(lastEntry.index, lastEntry.term)`, with no other input
+ *     to the node in between;
  *  4. apply `committedEntries` (all of them are durable locally) and restore
  *     `snapshot` into the state machine, serve `readStates` once applied far
  *     enough, then call `advance(ready)`.
