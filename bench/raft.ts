@@ -10,7 +10,7 @@
 // and errors go to stderr. Exit status: 0 ok, 1 failed run, 2 bad arguments.
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
-import { MemoryStorage, RaftNode } from '../src/raft/index.ts';
+import { MemoryStorage, RaftNode, seededRandom } from '../src/raft/index.ts';
 import type { ConfState, Message, NodeId, RandomSource, Ready } from '../src/raft/index.ts';
 
 // ---------------------------------------------------------------- parameters
@@ -109,21 +109,6 @@ function parseArgs(argv: readonly string[]): Settings | undefined {
 
 // ---------------------------------------------------------------- cluster driver
 
-class XorShift32 implements RandomSource {
-  private state: number;
-  constructor(seed: number) {
-    this.state = seed >>> 0 || 1;
-  }
-  intBelow(n: number): number {
-    let x = this.state;
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    this.state = x >>> 0;
-    return this.state % n;
-  }
-}
-
 const EMPTY = new Uint8Array(0);
 
 /** A payload of ENTRY_BYTES bytes whose first four bytes are its sequence number. */
@@ -153,7 +138,7 @@ class BenchNode {
     private readonly snapshotEvery: number,
   ) {
     this.storage = new MemoryStorage(conf);
-    this.node = new RaftNode({ id, storage: this.storage, random: new XorShift32(0x9e3779b9 ^ id) });
+    this.node = new RaftNode({ id, storage: this.storage, random: seededRandom(0x9e3779b9 ^ id) });
   }
 
   /** Persists, sends, applies and advances one Ready (the contract of types.ts, with a disk that is instantly durable). */

@@ -6,3 +6,4 @@ export type { LogStorage } from './storage.ts';
 export { describeMessage } from './describe.ts';
 export { describeConfState, applyConfChange, isJoint } from './confchange.ts';
 export { InvariantError } from './assert.ts';
+export { seededRandom } from './random.ts';

@@ -222,6 +222,11 @@ export class RaftLog {
     return u.entries.slice(u.offsetInProgress - u.offset);
   }
 
+  hasNextUnstableEntries(): boolean {
+    const u = this.unstable;
+    return u.offsetInProgress < u.offset + u.entries.length;
+  }
+
   nextUnstableSnapshot(): Snapshot | undefined {
     return this.unstable.snapshotInProgress ? undefined : this.unstable.snapshot;
   }
@@ -233,10 +238,16 @@ export class RaftLog {
 
   /** Committed entries that are durable locally and not yet handed out for applying. */
   nextCommittedEntries(maxBytes: number): Entry[] {
-    if (this.unstable.snapshot !== undefined) return []; // the snapshot must be installed first
+    if (!this.hasNextCommittedEntries()) return [];
     const hi = Math.min(this.committed, this.stableLastIndex());
-    if (this.applying >= hi) return [];
     return this.slice(this.applying + 1, hi + 1, maxBytes) ?? [];
+  }
+
+  /** Whether nextCommittedEntries would return anything (without building it). */
+  hasNextCommittedEntries(): boolean {
+    if (this.unstable.snapshot !== undefined) return false; // the snapshot must be installed first
+    const hi = Math.min(this.committed, this.stableLastIndex());
+    return this.applying < hi && this.applying + 1 >= this.firstIndex();
   }
 
   stableTo(index: number, term: number): void {

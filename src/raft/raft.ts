@@ -415,10 +415,10 @@ export class RaftNode {
 
   hasReady(): boolean {
     if (this.queued.length > 0 || this.readStates.length > 0) return true;
-    if (this.log.nextUnstableEntries().length > 0 || this.log.nextUnstableSnapshot() !== undefined) return true;
+    if (this.log.hasNextUnstableEntries() || this.log.nextUnstableSnapshot() !== undefined) return true;
     if (!sameHard(this.hardState(), this.prevHard)) return true;
     if (this.prevSoft.leader !== this.lead || this.prevSoft.role !== this.role) return true;
-    return this.log.nextCommittedEntries(1).length > 0;
+    return this.log.hasNextCommittedEntries();
   }
 
   /** Takes everything pending; see the Ready contract in types.ts. */

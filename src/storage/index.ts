@@ -4,6 +4,7 @@ export { StorageCorruptionError, StorageError, OPERATOR_ACTION } from './errors.
 export type { StorageErrorCode } from './errors.ts';
 export { NodeFileIO, joinPath, dirName } from './fileio.ts';
 export type { FileHandle, FileIO, FileStat, OpenFlags } from './fileio.ts';
-export { SimFileIO, SECTOR_BYTES, seededRandom } from './sim-fileio.ts';
+export { SimFileIO, SECTOR_BYTES } from './sim-fileio.ts';
+export { seededRandom } from '../raft/random.ts';
 export type { CrashMode, SimFault, SimFaultCode, SimFaultOp, SimStats } from './sim-fileio.ts';
 export { SnapshotReader, readSnapshotFile } from './snapshot-file.ts';

@@ -165,3 +165,16 @@ export function image(s: LogStorage): unknown {
     snapshot: [snap.metadata.index, snap.metadata.term, snap.metadata.confState, Buffer.from(snap.data).toString('hex')],
   };
 }
+
+/** A simulated disk holding exactly `files` (durably), in directory `dir`. */
+export async function diskWith(files: Map<string, Uint8Array>, dir: string, seed: number): Promise<SimFileIO> {
+  const io = new SimFileIO(seededRandom(seed));
+  await io.mkdir(dir);
+  for (const [p, b] of files) {
+    const h = await io.open(p, 'w');
+    await h.write(b, 0);
+    await h.sync();
+  }
+  await io.fsyncDir(dir);
+  return io;
+}

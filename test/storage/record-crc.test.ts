@@ -18,7 +18,7 @@ import {
   recordSeed,
 } from '../../src/storage/format.ts';
 import type { Entry } from '../../src/raft/index.ts';
-import { CONF, quietLogger } from './helpers.ts';
+import { CONF, diskWith, quietLogger } from './helpers.ts';
 
 const DIR = '/data';
 
@@ -77,24 +77,12 @@ async function build(): Promise<{ files: Map<string, Uint8Array>; segs: Segment[
   return { files, segs };
 }
 
-async function diskWith(files: Map<string, Uint8Array>): Promise<SimFileIO> {
-  const io = new SimFileIO(seededRandom(1));
-  await io.mkdir(DIR);
-  for (const [p, b] of files) {
-    const h = await io.open(p, 'w');
-    await h.write(b, 0);
-    await h.sync();
-  }
-  await io.fsyncDir(DIR);
-  return io;
-}
-
 type Outcome = { ok: true; last: number; logs: string[] } | { ok: false; err: StorageCorruptionError };
 
 async function reopen(files: Map<string, Uint8Array>): Promise<Outcome> {
   const logs: string[] = [];
   try {
-    const s = await FileLogStorage.open({ io: await diskWith(files), dir: DIR, segmentBytes: 4096, logger: (e) => void logs.push(e), random: seededRandom(2) });
+    const s = await FileLogStorage.open({ io: await diskWith(files, DIR, 1), dir: DIR, segmentBytes: 4096, logger: (e) => void logs.push(e), random: seededRandom(2) });
     return { ok: true, last: s.lastIndex(), logs };
   } catch (e) {
     if (e instanceof StorageCorruptionError) return { ok: false, err: e };
@@ -321,7 +309,7 @@ test('a segment of another format version is refused with a clear message', asyn
 
 test('entries read back after the format change are intact', async () => {
   const { files } = await build();
-  const s = await FileLogStorage.open({ io: await diskWith(files), dir: DIR, segmentBytes: 4096, logger: quietLogger, random: seededRandom(3) });
+  const s = await FileLogStorage.open({ io: await diskWith(files, DIR, 1), dir: DIR, segmentBytes: 4096, logger: quietLogger, random: seededRandom(3) });
   const es = s.entries(s.firstIndex(), s.lastIndex() + 1, Infinity);
   assert.equal(es.length, 126);
   for (const e of es) assert.deepEqual(e.data, fixedEnt(e.index, e.term).data);

@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { FileLogStorage, NodeFileIO, SimFileIO, StorageCorruptionError, seededRandom } from '../../src/storage/index.ts';
 import { FRAME_HEADER_BYTES, SEGMENT_HEADER_BYTES, decodeSegmentHeader, parseFrame, RecordKind } from '../../src/storage/format.ts';
-import { CONF, ents, intact, quietLogger, tmpDir } from './helpers.ts';
+import { CONF, diskWith, ents, intact, quietLogger, tmpDir } from './helpers.ts';
 
 const DIR = '/data';
 
@@ -73,18 +73,6 @@ async function buildLayout(): Promise<Layout> {
   return { files, lastSegment, frames, baseLast: -1, regions };
 }
 
-async function diskWith(files: Map<string, Uint8Array>, seed: number): Promise<SimFileIO> {
-  const io = new SimFileIO(seededRandom(seed));
-  await io.mkdir(DIR);
-  for (const [p, b] of files) {
-    const h = await io.open(p, 'w');
-    await h.write(b, 0);
-    await h.sync();
-  }
-  await io.fsyncDir(DIR);
-  return io;
-}
-
 type Outcome = { ok: true; last: number; logs: string[] } | { ok: false; err: StorageCorruptionError };
 
 async function reopen(io: SimFileIO): Promise<Outcome> {
@@ -113,7 +101,7 @@ test('a torn last segment (cut at every byte offset of its last frames) recovers
   for (let cut = firstCut; cut < full.byteLength; cut++) {
     const files = new Map(L.files);
     files.set(L.lastSegment, full.subarray(0, cut));
-    const r = await reopen(await diskWith(files, cut));
+    const r = await reopen(await diskWith(files, DIR, cut));
     assert.ok(r.ok, `cut at ${cut}: ${r.ok ? '' : r.err.message}`);
     const whole = L.frames.filter((f) => f.end <= cut);
     const expectLast = whole.length > 0 ? whole[whole.length - 1]!.lastIndex : undefined;
@@ -137,7 +125,7 @@ test('single bit flips: in the last frame they read as a torn tail, anywhere els
     const p = paths[rnd.intBelow(paths.length)]!;
     const size = L.files.get(p)!.byteLength;
     const off = rnd.intBelow(size);
-    const io = await diskWith(L.files, k);
+    const io = await diskWith(L.files, DIR, k);
     io.flipBit(p, off, rnd.intBelow(8));
     const r = await reopen(io);
     if (p === L.lastSegment && off >= lastFrame.start) {
