@@ -32,6 +32,18 @@ export const SetAttr = {
 } as const;
 export const setAttrKnownMask = 0xfe;
 
+/**
+ * The retry identity of a command: the client session that sent it and that session's sequence
+ * number for it. `id` 0 means "no session": the command is not deduplicated and `seq` is 0.
+ * Otherwise `seq` is 1..2^53 − 1; a command whose (id, seq) the state already answered gets the
+ * stored answer and changes nothing (see `retryWindow`).
+ */
+export interface SessionRef {
+  readonly id: number;
+  readonly seq: number;
+}
+export const noSession: SessionRef = Object.freeze({ id: 0, seq: 0 });
+
 /** Who asks, and when: decided by the leader when it proposes the command. */
 export interface CommandHeader {
   /** Seconds since the epoch; becomes atime/mtime/ctime wherever the command touches them. */
@@ -39,6 +51,7 @@ export interface CommandHeader {
   readonly uid: number;
   /** The caller's groups; the first is its primary group, used as the gid of new inodes. */
   readonly gids: readonly number[];
+  readonly session: SessionRef;
 }
 
 export interface MkdirCommand extends CommandHeader {
@@ -122,6 +135,90 @@ export interface TruncateCommand extends CommandHeader {
   readonly lengthBytes: number;
 }
 
+/** WRITE_CHUNK: the chunk a client may write at `index`; a hole gets a new chunk. */
+export interface WriteChunkCommand extends CommandHeader {
+  readonly kind: 'writeChunk';
+  readonly inode: number;
+  readonly index: number;
+}
+
+/** WRITE_CHUNK_END: the write to `chunkId` at `index` is over; the file is at least `lengthBytes` long. */
+export interface WriteChunkEndCommand extends CommandHeader {
+  readonly kind: 'writeChunkEnd';
+  readonly inode: number;
+  readonly index: number;
+  readonly chunkId: number;
+  readonly lengthBytes: number;
+}
+
+export interface SetGoalCommand extends CommandHeader {
+  readonly kind: 'setGoal';
+  readonly inode: number;
+  readonly goal: number;
+}
+
+export interface SetTrashTimeCommand extends CommandHeader {
+  readonly kind: 'setTrashTime';
+  readonly inode: number;
+  readonly trashTimeSec: number;
+}
+
+/** Frees one trashed file now (it becomes sustained instead while a session holds it). */
+export interface PurgeTrashCommand extends CommandHeader {
+  readonly kind: 'purgeTrash';
+  readonly inode: number;
+}
+
+/** Frees trashed files whose time is up, oldest first; proposed by the leader. */
+export interface ExpireTrashCommand extends CommandHeader {
+  readonly kind: 'expireTrash';
+  readonly maxCount: number;
+}
+
+/** Puts a trashed file back under the name it had. */
+export interface UndeleteCommand extends CommandHeader {
+  readonly kind: 'undelete';
+  readonly inode: number;
+}
+
+export interface SessionOpenCommand extends CommandHeader {
+  readonly kind: 'sessionOpen';
+  /** The directory the session is rooted at (the export's subfolder). */
+  readonly rootInode: number;
+  /** MooseFS session flags (RO 1, DYNAMICIP 2, IGNOREGID 4, ADMIN 8, MAPALL 16); stored, not interpreted yet. */
+  readonly flags: number;
+  readonly timeoutSec: number;
+}
+
+export interface SessionRenewCommand extends CommandHeader {
+  readonly kind: 'sessionRenew';
+  readonly sessionId: number;
+}
+
+export interface SessionCloseCommand extends CommandHeader {
+  readonly kind: 'sessionClose';
+  readonly sessionId: number;
+}
+
+/** Closes sessions whose time is up, oldest first; proposed by the leader. */
+export interface ExpireSessionsCommand extends CommandHeader {
+  readonly kind: 'expireSessions';
+  readonly maxCount: number;
+}
+
+/** The session holds the file open (MooseFS ACQUIRE); holding it twice is holding it once. */
+export interface AcquireCommand extends CommandHeader {
+  readonly kind: 'acquire';
+  readonly sessionId: number;
+  readonly inode: number;
+}
+
+export interface ReleaseCommand extends CommandHeader {
+  readonly kind: 'release';
+  readonly sessionId: number;
+  readonly inode: number;
+}
+
 export type Command =
   | MkdirCommand
   | MknodCommand
@@ -132,7 +229,20 @@ export type Command =
   | RmdirCommand
   | RenameCommand
   | SetattrCommand
-  | TruncateCommand;
+  | TruncateCommand
+  | WriteChunkCommand
+  | WriteChunkEndCommand
+  | SetGoalCommand
+  | SetTrashTimeCommand
+  | PurgeTrashCommand
+  | ExpireTrashCommand
+  | UndeleteCommand
+  | SessionOpenCommand
+  | SessionRenewCommand
+  | SessionCloseCommand
+  | ExpireSessionsCommand
+  | AcquireCommand
+  | ReleaseCommand;
 
 export type CommandKind = Command['kind'];
 
@@ -151,4 +261,18 @@ export interface Attr {
   /** Regular files: size; symlinks: target length in bytes; directories and others: 0. */
   readonly lengthBytes: number;
   readonly rdev: number;
+  /** Copies wanted for the file's chunks (1..9); inherited from the parent directory. */
+  readonly goal: number;
+  /** How long the file stays in the trash after its last name goes; inherited from the parent. */
+  readonly trashTimeSec: number;
+}
+
+/** A chunk as WRITE_CHUNK and READ_CHUNK report it. */
+export interface ChunkInfo {
+  /** 0 for a hole. */
+  readonly chunkId: number;
+  /** 0 for a hole. */
+  readonly version: number;
+  /** The file's length (the MooseFS reply's `length`), not the chunk's. */
+  readonly lengthBytes: number;
 }

@@ -17,6 +17,17 @@ export const ERRNO = {
   ENAMETOOLONG: 36,
   ENOTEMPTY: 39,
   ENOSPC: 28,
+  /** The chunk is locked by a write in progress (MooseFS LOCKED); errno EAGAIN: retry later. */
+  LOCKED: 11,
+  /** The chunk id is not the one the file holds at that index (MooseFS NOCHUNK); errno EINVAL. */
+  NOCHUNK: 22,
+  /** The chunk index is past `maxChunkIndex` (MooseFS INDEXTOOBIG, which mfsmount maps to EFBIG). */
+  INDEXTOOBIG: 27,
+  /** No such session, or it was closed or expired (MooseFS BADSESSIONID; mfsmount's default EINVAL). */
+  BADSESSIONID: 22,
+  /** A retried command whose sequence is older than the session's retry window: its first result is gone, and running it
+   * again could apply it twice. errno ETIMEDOUT. */
+  RETRY_EXPIRED: 110,
 } as const;
 
 export type ErrorCode = keyof typeof ERRNO;

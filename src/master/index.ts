@@ -1,7 +1,15 @@
 export * from './commands.ts';
 export { ERRNO, MetadataInvariantError, type ErrorCode, type Failure, type Result } from './errors.ts';
 export * from './limits.ts';
-export { CommandCodecError, commandFormatVersion, decodeCommand, encodeCommand } from './codec.ts';
-export type { CommandResult } from './mutations.ts';
+export {
+  CommandCodecError,
+  commandFormatVersion,
+  decodeCommand,
+  decodeResult,
+  encodeCommand,
+  encodeResult,
+  resultFormatVersion,
+} from './codec.ts';
+export type { CommandResult } from './results.ts';
 export type { Caller, DirEntry, ReaddirPage, StatfsTotals } from './reads.ts';
 export { MetadataState, type ApplyContext, type MetadataStateOptions } from './state.ts';

@@ -2,7 +2,6 @@ import {
   NodeType,
   SetAttr,
   setAttrKnownMask,
-  type Attr,
   type Command,
   type CreateCommand,
   type LinkCommand,
@@ -15,21 +14,16 @@ import {
   type TruncateCommand,
   type UnlinkCommand,
 } from './commands.ts';
-import { fail, invariant, type Failure, type Result } from './errors.ts';
+import { fail, invariant, type Failure } from './errors.ts';
+import { setGoal, setTrashTime, truncateChunks, writeChunk, writeChunkEnd } from './files.ts';
 import { maxFileLengthBytes, maxSymlinkTargetBytes } from './limits.ts';
 import { checkEntryName, isDotName, utf8Length } from './names.ts';
+import { done, isFailure, type CommandResult } from './results.ts';
+import { acquire, expireSessions, release, sessionClose, sessionOpen, sessionRenew } from './sessions.ts';
 import { MAY_EXEC, MAY_READ, MAY_WRITE, S_ISGID, S_ISUID, S_IXGRP, type Store } from './store.ts';
+import { expireTrash, lastNameGone, purgeTrash, undelete } from './trash.ts';
 
-/** What a successful command returns: the inode it acted on and its attributes, null once it is gone. */
-export type CommandResult = Result<{ readonly inode: number; readonly attr: Attr | null }>;
-
-function isFailure<T>(v: T | Failure): v is Failure {
-  return typeof v === 'object' && v !== null && 'ok' in v && (v as { ok: unknown }).ok === false;
-}
-
-function done(s: Store, inode: number): CommandResult {
-  return { ok: true, inode, attr: s.exists(inode) ? s.attr(inode) : null };
-}
+export type { CommandResult } from './results.ts';
 
 function primaryGid(gids: readonly number[]): number {
   const g = gids[0];
@@ -58,6 +52,32 @@ export function applyCommand(s: Store, c: Command): CommandResult {
       return setattr(s, c);
     case 'truncate':
       return truncate(s, c);
+    case 'writeChunk':
+      return writeChunk(s, c);
+    case 'writeChunkEnd':
+      return writeChunkEnd(s, c);
+    case 'setGoal':
+      return setGoal(s, c);
+    case 'setTrashTime':
+      return setTrashTime(s, c);
+    case 'purgeTrash':
+      return purgeTrash(s, c);
+    case 'expireTrash':
+      return expireTrash(s, c);
+    case 'undelete':
+      return undelete(s, c);
+    case 'sessionOpen':
+      return sessionOpen(s, c);
+    case 'sessionRenew':
+      return sessionRenew(s, c);
+    case 'sessionClose':
+      return sessionClose(s, c);
+    case 'expireSessions':
+      return expireSessions(s, c);
+    case 'acquire':
+      return acquire(s, c);
+    case 'release':
+      return release(s, c);
   }
 }
 
@@ -103,7 +123,7 @@ function mkdir(s: Store, c: MkdirCommand): CommandResult {
   const owner = ownerOf(s, c.parent, c.uid, c.gids);
   let mode = c.mode & ~c.umask & 0o1777;
   if (owner.sgidDir) mode |= S_ISGID;
-  s.init(inode, NodeType.directory, mode, c.uid, owner.gid, c.timeSec);
+  s.init(inode, NodeType.directory, mode, c.uid, owner.gid, c.timeSec, s.goal[c.parent] ?? 0, s.trashTimeSec[c.parent] ?? 0);
   linkNew(s, c.parent, c.name, inode, c.timeSec);
   return done(s, inode);
 }
@@ -129,7 +149,7 @@ function mknod(s: Store, c: MknodCommand | CreateCommand): CommandResult {
   if (owner.sgidDir && c.uid !== 0 && (mode & (S_ISGID | S_IXGRP)) === (S_ISGID | S_IXGRP) && !c.gids.includes(owner.gid)) {
     mode &= ~S_ISGID;
   }
-  s.init(inode, type, mode, c.uid, owner.gid, c.timeSec);
+  s.init(inode, type, mode, c.uid, owner.gid, c.timeSec, s.goal[c.parent] ?? 0, s.trashTimeSec[c.parent] ?? 0);
   if (c.kind === 'mknod' && (type === NodeType.blockdev || type === NodeType.chardev)) s.rdev.set(inode, c.rdev);
   linkNew(s, c.parent, c.name, inode, c.timeSec);
   return done(s, inode);
@@ -144,7 +164,8 @@ function symlink(s: Store, c: SymlinkCommand): CommandResult {
   if (isFailure(d)) return d;
   const inode = s.allocate(c.timeSec);
   if (isFailure(inode)) return inode;
-  s.init(inode, NodeType.symlink, 0o777, c.uid, ownerOf(s, c.parent, c.uid, c.gids).gid, c.timeSec);
+  const gid = ownerOf(s, c.parent, c.uid, c.gids).gid;
+  s.init(inode, NodeType.symlink, 0o777, c.uid, gid, c.timeSec, s.goal[c.parent] ?? 0, s.trashTimeSec[c.parent] ?? 0);
   s.symlinkTarget.set(inode, c.target);
   s.setLength(inode, targetBytes);
   linkNew(s, c.parent, c.name, inode, c.timeSec);
@@ -172,6 +193,8 @@ function link(s: Store, c: LinkCommand): CommandResult {
   if (!mayLinkAsNonOwner(s, c.inode, c.uid, c.gids)) return fail('EPERM');
   if (!s.mayAccess(c.parent, c.uid, c.gids, MAY_WRITE | MAY_EXEC)) return fail('EACCES');
   if (s.isDir(c.inode)) return fail('EPERM');
+  // vfs_link: a file with no name left (trashed or sustained here) cannot get one back by link.
+  if (s.nlink[c.inode] === 0) return fail('ENOENT');
   s.addEntry(c.parent, c.name, c.inode);
   s.nlink[c.inode] = (s.nlink[c.inode] ?? 0) + 1;
   s.ctimeSec[c.inode] = c.timeSec;
@@ -195,8 +218,11 @@ function mayDelete(
   return null;
 }
 
-/** Drops one name of `inode` (already removed from its directory) and frees it when none is left. */
-function dropLink(s: Store, dir: number, inode: number, nowSec: number): void {
+/**
+ * Drops one name of `inode` (`dir`/`name`, already removed from its directory). A directory is
+ * freed; any other inode is handed to `lastNameGone` (trash, sustained or freed) when none is left.
+ */
+function dropLink(s: Store, dir: number, name: string, inode: number, nowSec: number): void {
   if (s.isDir(inode)) {
     s.nlink[dir] = (s.nlink[dir] ?? 0) - 1;
     s.release(inode, nowSec);
@@ -204,7 +230,7 @@ function dropLink(s: Store, dir: number, inode: number, nowSec: number): void {
   }
   const n = (s.nlink[inode] ?? 0) - 1;
   s.nlink[inode] = n;
-  if (n === 0) s.release(inode, nowSec);
+  if (n === 0) lastNameGone(s, inode, dir, name, nowSec);
   else s.ctimeSec[inode] = nowSec;
 }
 
@@ -220,7 +246,7 @@ function unlink(s: Store, c: UnlinkCommand): CommandResult {
   if (refused) return refused;
   s.removeEntry(c.parent, c.name);
   s.touchModify(c.parent, c.timeSec);
-  dropLink(s, c.parent, victim, c.timeSec);
+  dropLink(s, c.parent, c.name, victim, c.timeSec);
   return done(s, victim);
 }
 
@@ -238,7 +264,7 @@ function rmdir(s: Store, c: RmdirCommand): CommandResult {
   if ((s.entries.get(victim)?.size ?? 0) > 0) return fail('ENOTEMPTY');
   s.removeEntry(c.parent, c.name);
   s.touchModify(c.parent, c.timeSec);
-  dropLink(s, c.parent, victim, c.timeSec);
+  dropLink(s, c.parent, c.name, victim, c.timeSec);
   return done(s, victim);
 }
 
@@ -275,7 +301,7 @@ function rename(s: Store, c: RenameCommand): CommandResult {
   s.removeEntry(c.srcParent, c.srcName);
   if (dst !== undefined) {
     s.removeEntry(c.dstParent, c.dstName);
-    dropLink(s, c.dstParent, dst, c.timeSec);
+    dropLink(s, c.dstParent, c.dstName, dst, c.timeSec);
   }
   s.addEntry(c.dstParent, c.dstName, src);
   if (srcIsDir && c.srcParent !== c.dstParent) {
@@ -341,6 +367,8 @@ function truncate(s: Store, c: TruncateCommand): CommandResult {
   if (s.typeOf(inode) !== NodeType.file) return fail('EINVAL');
   if (!s.mayAccess(inode, c.uid, c.gids, MAY_WRITE)) return fail('EACCES');
   if (c.lengthBytes > maxFileLengthBytes) return fail('EFBIG');
+  const cut = truncateChunks(s, inode, c.lengthBytes, c.timeSec);
+  if (cut) return cut;
   s.setLength(inode, c.lengthBytes);
   if (c.uid !== 0) s.mode[inode] = killSuid(s.mode[inode] ?? 0);
   s.touchModify(inode, c.timeSec);

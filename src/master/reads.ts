@@ -32,7 +32,16 @@ export interface StatfsTotals {
   readonly files: number;
   readonly symlinks: number;
   readonly otherNodes: number;
+  /**
+   * All regular files' lengths, trashed and sustained ones included (MooseFS counts them in its
+   * totals too). Exact up to 2^53 − 1; a larger sum is rounded to the nearest number.
+   */
   readonly fileLengthBytes: number;
+  readonly trashFiles: number;
+  readonly trashLengthBytes: number;
+  readonly sustainedFiles: number;
+  readonly sustainedLengthBytes: number;
+  readonly chunks: number;
 }
 
 function isFail(v: unknown): v is { ok: false } {
@@ -114,5 +123,17 @@ export function statfs(s: Store): StatfsTotals {
   const symlinks = c[NodeType.symlink] ?? 0;
   let inodes = 0;
   for (let t = 1; t < c.length; t++) inodes += c[t] ?? 0;
-  return { inodes, directories, files, symlinks, otherNodes: inodes - directories - files - symlinks, fileLengthBytes: s.totalFileLengthBytes };
+  return {
+    inodes,
+    directories,
+    files,
+    symlinks,
+    otherNodes: inodes - directories - files - symlinks,
+    fileLengthBytes: Number(s.totalFileLengthBytes),
+    trashFiles: s.trash.size,
+    trashLengthBytes: Number(s.trashLengthBytes),
+    sustainedFiles: s.sustained.size,
+    sustainedLengthBytes: Number(s.sustainedLengthBytes),
+    chunks: s.chunks.table.size,
+  };
 }

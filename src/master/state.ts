@@ -1,9 +1,20 @@
-import { NodeType, type Attr, type Command } from './commands.ts';
+import { NodeType, type Attr, type ChunkInfo, type Command } from './commands.ts';
 import { invariant, type Result } from './errors.ts';
+import { readChunk } from './files.ts';
 import { checkInvariants, dumpState } from './invariants.ts';
-import { defaultInodeReuseDelaySec, initialInodeCapacity, rootInode } from './limits.ts';
+import {
+  defaultInodeReuseDelaySec,
+  defaultRootGoal,
+  defaultRootTrashTimeSec,
+  initialInodeCapacity,
+  maxGoal,
+  maxTrashTimeSec,
+  minGoal,
+  rootInode,
+} from './limits.ts';
 import { applyCommand, type CommandResult } from './mutations.ts';
 import * as reads from './reads.ts';
+import { applyWithRetryCache } from './sessions.ts';
 import { Store } from './store.ts';
 
 export interface ApplyContext {
@@ -18,6 +29,10 @@ export interface MetadataStateOptions {
   /** Attributes of the root directory created with the state. */
   readonly rootMode?: number;
   readonly rootTimeSec?: number;
+  /** The root's goal, inherited by what is created below it; MooseFS 3.0 default 2. */
+  readonly rootGoal?: number;
+  /** The root's trash time, inherited likewise; MooseFS 3.0 default 86 400 s (24 h). */
+  readonly rootTrashTimeSec?: number;
 }
 
 /**
@@ -31,8 +46,15 @@ export class MetadataState {
   constructor(options: MetadataStateOptions = {}) {
     const delay = options.inodeReuseDelaySec ?? defaultInodeReuseDelaySec;
     invariant(Number.isInteger(delay) && delay >= 0, 'inodeReuseDelaySec is a non-negative integer');
+    const goal = options.rootGoal ?? defaultRootGoal;
+    invariant(Number.isInteger(goal) && goal >= minGoal && goal <= maxGoal, `rootGoal is an integer in ${minGoal}..${maxGoal}`);
+    const trashTimeSec = options.rootTrashTimeSec ?? defaultRootTrashTimeSec;
+    invariant(
+      Number.isInteger(trashTimeSec) && trashTimeSec >= 0 && trashTimeSec <= maxTrashTimeSec,
+      `rootTrashTimeSec is an integer in 0..${maxTrashTimeSec}`,
+    );
     this.store = new Store(delay, options.initialInodeCapacity ?? initialInodeCapacity);
-    this.store.init(rootInode, NodeType.directory, options.rootMode ?? 0o755, 0, 0, options.rootTimeSec ?? 0);
+    this.store.init(rootInode, NodeType.directory, options.rootMode ?? 0o755, 0, 0, options.rootTimeSec ?? 0, goal, trashTimeSec);
     this.store.parent[rootInode] = rootInode;
   }
 
@@ -40,10 +62,14 @@ export class MetadataState {
     return this.appliedIndex;
   }
 
+  /**
+   * Applies one committed command. A command carrying a session and sequence the state already
+   * answered returns that answer and changes nothing but the applied index.
+   */
   apply(command: Command, ctx: ApplyContext): CommandResult {
     invariant(Number.isInteger(ctx.index) && ctx.index > this.appliedIndex, `apply index ${ctx.index} follows ${this.appliedIndex}`);
     this.appliedIndex = ctx.index;
-    return applyCommand(this.store, command);
+    return applyWithRetryCache(this.store, command, () => applyCommand(this.store, command));
   }
 
   getattr(inode: number): Result<{ attr: Attr }> {
@@ -64,6 +90,14 @@ export class MetadataState {
 
   access(inode: number, caller: reads.Caller, mask: number): Result<object> {
     return reads.access(this.store, inode, caller, mask);
+  }
+
+  /**
+   * READ_CHUNK as of `nowSec` (the leader's clock: a read does not go through the log): the chunk at
+   * `index` (0 for a hole) and the file's length; LOCKED while a write holds the chunk.
+   */
+  readChunk(inode: number, index: number, nowSec: number): Result<ChunkInfo> {
+    return readChunk(this.store, inode, index, nowSec);
   }
 
   statfs(): reads.StatfsTotals {

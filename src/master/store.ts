@@ -1,6 +1,9 @@
 import { NodeType, type Attr } from './commands.ts';
 import { fail, invariant, type Failure } from './errors.ts';
+import { FileChunks } from './chunks.ts';
 import { initialInodeCapacity, maxInode, rootInode } from './limits.ts';
+import type { Session } from './sessions.ts';
+import { TrashQueue, type TrashEntry } from './trash.ts';
 
 export const S_ISUID = 0o4000;
 export const S_ISGID = 0o2000;
@@ -12,13 +15,15 @@ export const MAY_EXEC = 1;
 
 /**
  * The namespace, laid out for memory: one slot per inode number in parallel typed arrays
- * (39 bytes per slot), grown by doubling. What only some inodes have lives in sparse maps keyed
+ * (44 bytes per slot), grown by doubling. What only some inodes have lives in sparse maps keyed
  * by inode: directory entries, symlink targets, device numbers.
  *
  * Invariants (checked by `checkInvariants`):
  * - slot 0 is never used; `type[i] === 0` marks a free slot;
  * - `parent[d]` is the directory holding directory d (the root is its own parent), 0 otherwise;
- * - `nlink[d]` is 2 + subdirectories for a directory, the number of entries naming it otherwise.
+ * - `nlink[d]` is 2 + subdirectories for a directory, the number of entries naming it otherwise;
+ * - a file with no name is in `trash` or in `sustained` (never both) and has nlink 0;
+ * - `openCount[i]` is the number of sessions holding i; a sustained file has one at least.
  */
 export class Store {
   capacity: number;
@@ -32,6 +37,9 @@ export class Store {
   nlink: Uint32Array;
   lengthBytes: Float64Array;
   parent: Uint32Array;
+  /** 1..9 for live inodes, 0 for free slots. */
+  goal: Uint8Array;
+  trashTimeSec: Uint32Array;
 
   readonly entries = new Map<number, Map<string, number>>();
   readonly symlinkTarget = new Map<number, string>();
@@ -47,7 +55,27 @@ export class Store {
   freedHead = 0;
 
   readonly countByType = new Float64Array(8);
-  totalFileLengthBytes = 0;
+  /**
+   * Sums of file lengths, exact as bigints: a few files near 2^53 bytes would push a number sum past
+   * the range where it is exact, and the invariant checker compares these sums exactly.
+   */
+  totalFileLengthBytes = 0n;
+
+  /** Chunks of regular files: the chunk table, per-file chunk lists, `nextChunkId`. */
+  readonly chunks = new FileChunks();
+  /** Files whose last name went while their trash time was > 0, until they expire or are purged. */
+  readonly trash = new Map<number, TrashEntry>();
+  /** Derived index over `trash` by expiry; not part of the replicated state's canonical form. */
+  readonly trashQueue = new TrashQueue();
+  trashLengthBytes = 0n;
+  /** Files with no name kept because a session holds them open. */
+  readonly sustained = new Set<number>();
+  sustainedLengthBytes = 0n;
+  /** Sessions holding each inode; only inodes held by one session at least appear. */
+  readonly openCount = new Map<number, number>();
+  readonly sessions = new Map<number, Session>();
+  /** The next session id to hand out; ids start at 1 and are never reused. */
+  nextSessionId = 1;
 
   constructor(
     readonly inodeReuseDelaySec: number,
@@ -65,6 +93,8 @@ export class Store {
     this.nlink = new Uint32Array(capacity);
     this.lengthBytes = new Float64Array(capacity);
     this.parent = new Uint32Array(capacity);
+    this.goal = new Uint8Array(capacity);
+    this.trashTimeSec = new Uint32Array(capacity);
   }
 
   exists(inode: number): boolean {
@@ -104,6 +134,8 @@ export class Store {
     this.nlink = grow(this.nlink, (n) => new Uint32Array(n));
     this.lengthBytes = grow(this.lengthBytes, (n) => new Float64Array(n));
     this.parent = grow(this.parent, (n) => new Uint32Array(n));
+    this.goal = grow(this.goal, (n) => new Uint8Array(n));
+    this.trashTimeSec = grow(this.trashTimeSec, (n) => new Uint32Array(n));
     this.capacity = cap;
   }
 
@@ -133,8 +165,17 @@ export class Store {
     return inode;
   }
 
-  /** Fills a freshly allocated slot. */
-  init(inode: number, type: Exclude<NodeType, 0>, mode: number, uid: number, gid: number, nowSec: number): void {
+  /** Fills a freshly allocated slot; goal and trash time come from the parent directory. */
+  init(
+    inode: number,
+    type: Exclude<NodeType, 0>,
+    mode: number,
+    uid: number,
+    gid: number,
+    nowSec: number,
+    goal: number,
+    trashTimeSec: number,
+  ): void {
     invariant(this.type[inode] === NodeType.free, `slot ${inode} is free before init`);
     this.type[inode] = type;
     this.mode[inode] = mode & 0o7777;
@@ -146,6 +187,8 @@ export class Store {
     this.nlink[inode] = type === NodeType.directory ? 2 : 1;
     this.lengthBytes[inode] = 0;
     this.parent[inode] = 0;
+    this.goal[inode] = goal;
+    this.trashTimeSec[inode] = trashTimeSec;
     this.countByType[type] = (this.countByType[type] ?? 0) + 1;
     if (type === NodeType.directory) this.entries.set(inode, new Map());
   }
@@ -153,12 +196,15 @@ export class Store {
   release(inode: number, nowSec: number): void {
     const t = this.typeOf(inode);
     invariant(t !== NodeType.free && inode !== rootInode, `release of a live non-root inode ${inode}`);
+    invariant(!this.trash.has(inode) && !this.sustained.has(inode), `released inode ${inode} left trash and sustained`);
+    invariant(!this.openCount.has(inode), `released inode ${inode} is held by no session`);
+    if (t === NodeType.file) this.chunks.freeFile(inode);
     if (t === NodeType.directory) {
       invariant((this.entries.get(inode)?.size ?? 0) === 0, `released directory ${inode} is empty`);
       this.entries.delete(inode);
       this.sortedNames.delete(inode);
     }
-    if (t === NodeType.file) this.totalFileLengthBytes -= this.lengthBytes[inode] ?? 0;
+    if (t === NodeType.file) this.totalFileLengthBytes -= BigInt(this.lengthBytes[inode] ?? 0);
     this.symlinkTarget.delete(inode);
     this.rdev.delete(inode);
     this.countByType[t] = (this.countByType[t] ?? 0) - 1;
@@ -172,13 +218,18 @@ export class Store {
     this.nlink[inode] = 0;
     this.lengthBytes[inode] = 0;
     this.parent[inode] = 0;
+    this.goal[inode] = 0;
+    this.trashTimeSec[inode] = 0;
     this.freedInodes.push(inode);
     this.freedAtSec.push(nowSec);
   }
 
   setLength(inode: number, lengthBytes: number): void {
     if (this.type[inode] === NodeType.file) {
-      this.totalFileLengthBytes += lengthBytes - (this.lengthBytes[inode] ?? 0);
+      const delta = BigInt(lengthBytes) - BigInt(this.lengthBytes[inode] ?? 0);
+      this.totalFileLengthBytes += delta;
+      if (this.trash.has(inode)) this.trashLengthBytes += delta;
+      else if (this.sustained.has(inode)) this.sustainedLengthBytes += delta;
     }
     this.lengthBytes[inode] = lengthBytes;
   }
@@ -257,6 +308,8 @@ export class Store {
       nlink: this.nlink[inode] ?? 0,
       lengthBytes: this.lengthBytes[inode] ?? 0,
       rdev: this.rdev.get(inode) ?? 0,
+      goal: this.goal[inode] ?? 0,
+      trashTimeSec: this.trashTimeSec[inode] ?? 0,
     };
   }
 }

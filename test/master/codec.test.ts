@@ -4,22 +4,59 @@ import fc from 'fast-check';
 import {
   CommandCodecError,
   MetadataState,
+  NodeType,
+  chunkSizeBytes,
   decodeCommand,
+  decodeResult,
   encodeCommand,
+  encodeResult,
+  maxChunkIndex,
+  noSession,
   type Command,
+  type CommandResult,
+  type ErrorCode,
+  ERRNO,
 } from '../../src/master/index.ts';
 
 const u32 = fc.integer({ min: 0, max: 0xffff_ffff });
-const smallInode = fc.integer({ min: 1, max: 24 });
-const name = fc.oneof(fc.constantFrom('a', 'b', 'c', 'd', '.', '..'), fc.string({ unit: 'grapheme', minLength: 1, maxLength: 20 }));
+/** The root a third of the time, so creations below it succeed often enough to build a tree. */
+const smallInode = fc.oneof({ weight: 1, arbitrary: fc.constant(1) }, { weight: 2, arbitrary: fc.integer({ min: 1, max: 24 }) });
+/** Mostly a few short names, so histories hit the same entries again; sometimes dots or any text. */
+const name = fc.oneof(
+  { weight: 6, arbitrary: fc.constantFrom('a', 'b', 'c', 'd') },
+  { weight: 1, arbitrary: fc.constantFrom('.', '..') },
+  { weight: 2, arbitrary: fc.string({ unit: 'grapheme', minLength: 1, maxLength: 20 }) },
+);
+/** Mostly no session; else one of the first sessions, with sequences that go past the retry window. */
+const sessionRef = fc.oneof(
+  { weight: 4, arbitrary: fc.constant(noSession) },
+  {
+    weight: 1,
+    arbitrary: fc.tuple(fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 80 })).map(([id, seq]) => ({ id, seq })),
+  },
+);
 const header = {
   timeSec: fc.integer({ min: 1_000, max: 1_000_000 }),
   uid: fc.constantFrom(0, 0, 100, 200),
   gids: fc.array(fc.constantFrom(0, 100, 200, 300), { minLength: 1, maxLength: 3 }),
+  session: sessionRef,
 };
 const mode = fc.integer({ min: 0, max: 0o7777 });
+const chunkIndex = fc.oneof(
+  { weight: 4, arbitrary: fc.constant(0) },
+  { weight: 3, arbitrary: fc.integer({ min: 0, max: 3 }) },
+  { weight: 1, arbitrary: fc.constantFrom(maxChunkIndex, maxChunkIndex + 1) },
+);
+/** Lengths around chunk boundaries, so truncate and writeChunkEnd cut, drop and grow chunks. */
+const chunkyLength = fc.oneof(
+  fc.nat(1 << 20),
+  fc.tuple(fc.integer({ min: 0, max: 4 }), fc.integer({ min: -2, max: 2 })).map(([k, d]) => Math.max(0, k * chunkSizeBytes + d)),
+);
+const sessionId = fc.integer({ min: 0, max: 4 });
+const maxCount = fc.oneof(fc.integer({ min: 1, max: 4 }), fc.constant(0));
 
-export const commandArb: fc.Arbitrary<Command> = fc.oneof(
+/** Commands of every kind naming inodes drawn from `smallInode`. */
+const commandsOver = (smallInode: fc.Arbitrary<number>): fc.Arbitrary<Command> => fc.oneof(
   fc.record({ kind: fc.constant('mkdir' as const), ...header, parent: smallInode, name, mode, umask: fc.constantFrom(0, 0o022) }),
   fc.record({ kind: fc.constant('create' as const), ...header, parent: smallInode, name, mode, umask: fc.constantFrom(0, 0o022) }),
   fc.record({
@@ -29,7 +66,7 @@ export const commandArb: fc.Arbitrary<Command> = fc.oneof(
   }),
   fc.record({ kind: fc.constant('symlink' as const), ...header, parent: smallInode, name, target: fc.string({ minLength: 1, maxLength: 30 }) }),
   fc.record({ kind: fc.constant('link' as const), ...header, inode: smallInode, parent: smallInode, name }),
-  fc.record({ kind: fc.constant('unlink' as const), ...header, parent: smallInode, name }),
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant('unlink' as const), ...header, parent: smallInode, name }) },
   fc.record({ kind: fc.constant('rmdir' as const), ...header, parent: smallInode, name }),
   fc.record({ kind: fc.constant('rename' as const), ...header, srcParent: smallInode, srcName: name, dstParent: smallInode, dstName: name }),
   fc.record({
@@ -37,8 +74,92 @@ export const commandArb: fc.Arbitrary<Command> = fc.oneof(
     mode: fc.integer({ min: 0, max: 0xffff }), newUid: fc.constantFrom(0, 100, 200), newGid: fc.constantFrom(0, 100, 300),
     atimeSec: u32, mtimeSec: u32,
   }),
-  fc.record({ kind: fc.constant('truncate' as const), ...header, inode: smallInode, lengthBytes: fc.oneof(fc.nat(1 << 20), fc.constant(Number.MAX_SAFE_INTEGER)) }),
+  fc.record({ kind: fc.constant('truncate' as const), ...header, inode: smallInode, lengthBytes: fc.oneof(chunkyLength, fc.constant(Number.MAX_SAFE_INTEGER)) }),
+  { weight: 3, arbitrary: fc.record({ kind: fc.constant('writeChunk' as const), ...header, inode: smallInode, index: chunkIndex }) },
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      kind: fc.constant('writeChunkEnd' as const), ...header, inode: smallInode, index: chunkIndex,
+      chunkId: fc.integer({ min: 0, max: 12 }), lengthBytes: chunkyLength,
+    }),
+  },
+  fc.record({ kind: fc.constant('setGoal' as const), ...header, inode: smallInode, goal: fc.integer({ min: 0, max: 10 }) }),
+  fc.record({ kind: fc.constant('setTrashTime' as const), ...header, inode: smallInode, trashTimeSec: fc.constantFrom(0, 5, 600, 86_400, 0xffff_ffff) }),
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant('purgeTrash' as const), ...header, inode: smallInode }) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant('expireTrash' as const), ...header, maxCount }) },
+  fc.record({ kind: fc.constant('undelete' as const), ...header, inode: smallInode }),
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      kind: fc.constant('sessionOpen' as const), ...header, rootInode: fc.constantFrom(1, 1, 2, 3),
+      flags: fc.integer({ min: 0, max: 0xff }), timeoutSec: fc.constantFrom(0, 60, 3_600, 86_400),
+    }),
+  },
+  fc.record({ kind: fc.constant('sessionRenew' as const), ...header, sessionId }),
+  fc.record({ kind: fc.constant('sessionClose' as const), ...header, sessionId }),
+  fc.record({ kind: fc.constant('expireSessions' as const), ...header, maxCount }),
+  { weight: 3, arbitrary: fc.record({ kind: fc.constant('acquire' as const), ...header, sessionId, inode: smallInode }) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant('release' as const), ...header, sessionId, inode: smallInode }) },
 );
+
+export const commandArb = commandsOver(smallInode);
+
+/**
+ * What every history starts with, so random commands find sessions and files to act on: sessions 1
+ * and 2, files 2 and 3 and directory 4 in the root, file 5 in directory 4, and file 6 whose only
+ * name is gone (in the trash when the root's trash time is > 0).
+ */
+const historyPrologue: readonly Command[] = (() => {
+  const h = { timeSec: 1_000, uid: 0, gids: [0], session: noSession } as const;
+  return [
+    { ...h, kind: 'sessionOpen', rootInode: 1, flags: 0, timeoutSec: 600 },
+    { ...h, kind: 'sessionOpen', rootInode: 1, flags: 0, timeoutSec: 86_400 },
+    { ...h, kind: 'create', parent: 1, name: 'a', mode: 0o644, umask: 0 },
+    { ...h, kind: 'create', parent: 1, name: 'b', mode: 0o666, umask: 0 },
+    { ...h, kind: 'mkdir', parent: 1, name: 'c', mode: 0o777, umask: 0 },
+    { ...h, kind: 'create', parent: 4, name: 'a', mode: 0o644, umask: 0 },
+    { ...h, kind: 'create', parent: 1, name: 'z', mode: 0o644, umask: 0 },
+    { ...h, kind: 'unlink', parent: 1, name: 'z' },
+  ];
+})();
+/** Inodes of histories: the prologue's and a few more, so commands meet the same files often. */
+const historyCommandArb = commandsOver(fc.integer({ min: 1, max: 8 }));
+
+const allKinds: readonly Command['kind'][] = [
+  'mkdir', 'mknod', 'create', 'symlink', 'link', 'unlink', 'rmdir', 'rename', 'setattr', 'truncate', 'writeChunk',
+  'writeChunkEnd', 'setGoal', 'setTrashTime', 'purgeTrash', 'expireTrash', 'undelete', 'sessionOpen', 'sessionRenew',
+  'sessionClose', 'expireSessions', 'acquire', 'release',
+];
+
+/**
+ * A replicated history: commands with a leader clock that never goes back (steps of seconds, now
+ * and then of hours or days, so locks, sessions and trash expire), and retries: a step may resend
+ * an earlier command under its original session and sequence, as a client does after a timeout.
+ */
+export const historyArb = (maxLength: number): fc.Arbitrary<Command[]> =>
+  fc
+    .array(
+      fc.record({
+        command: historyCommandArb,
+        stepSec: fc.oneof({ weight: 12, arbitrary: fc.integer({ min: 0, max: 40 }) }, { weight: 1, arbitrary: fc.integer({ min: 3_000, max: 100_000 }) }),
+        retryOf: fc.oneof({ weight: 7, arbitrary: fc.constant(null) }, { weight: 1, arbitrary: fc.nat() }),
+      }),
+      { minLength: 1, maxLength, size: 'max' },
+    )
+    .map((steps) => {
+      const out: Command[] = [...historyPrologue];
+      let timeSec = 1_000;
+      for (const step of steps) {
+        timeSec += step.stepSec;
+        const original = step.retryOf !== null && out.length > 0 ? out[step.retryOf % out.length] : undefined;
+        out.push({ ...(original ?? step.command), timeSec });
+      }
+      return out;
+    });
+
+function outcome(r: CommandResult): string {
+  return r.ok ? 'OK' : r.code;
+}
 
 describe('command encoding', () => {
   test('decode(encode(c)) equals c for every kind', () => {
@@ -52,19 +173,54 @@ describe('command encoding', () => {
     );
   });
 
-  test('a known command has a stable byte layout', () => {
-    const bytes = encodeCommand({ kind: 'unlink', timeSec: 0x01020304, uid: 7, gids: [8, 9], parent: 1, name: 'ab' });
+  test('the generator covers every kind', () => {
+    const kinds = new Set(fc.sample(commandArb, { seed: 1, numRuns: 3_000 }).map((c) => c.kind));
+    assert.deepEqual([...kinds].sort(), [...allKinds].sort());
+  });
+
+  test('a known command has a stable byte layout (format version 2)', () => {
+    const bytes = encodeCommand({ kind: 'unlink', timeSec: 0x01020304, uid: 7, gids: [8, 9], session: { id: 5, seq: 0x1_0000_0002 }, parent: 1, name: 'ab' });
     assert.equal(
       Buffer.from(bytes).toString('hex'),
-      '01' + '06' + '01020304' + '00000007' + '00000002' + '00000008' + '00000009' + '00000001' + '02' + '6162',
+      '02' + '06' + '01020304' + '00000007' + '00000002' + '00000008' + '00000009' + '00000005' + '0000000100000002' +
+        '00000001' + '02' + '6162',
+    );
+    const write = encodeCommand({ kind: 'writeChunkEnd', timeSec: 1, uid: 0, gids: [0], session: noSession, inode: 3, index: 2, chunkId: 9, lengthBytes: 10 });
+    assert.equal(
+      Buffer.from(write).toString('hex'),
+      '02' + '0c' + '00000001' + '00000000' + '00000001' + '00000000' + '00000000' + '0000000000000000' +
+        '00000003' + '00000002' + '0000000000000009' + '000000000000000a',
     );
   });
 
+  test('format version 1 commands are still read, as commands without a session', () => {
+    const v1 = Buffer.from('01' + '06' + '01020304' + '00000007' + '00000002' + '00000008' + '00000009' + '00000001' + '02' + '6162', 'hex');
+    assert.deepEqual(decodeCommand(v1), { kind: 'unlink', timeSec: 0x01020304, uid: 7, gids: [8, 9], session: noSession, parent: 1, name: 'ab' });
+    const v1Truncate = Buffer.from('01' + '0a' + '00000001' + '00000000' + '00000001' + '00000000' + '00000004' + '0000000000000010', 'hex');
+    assert.deepEqual(decodeCommand(v1Truncate), { kind: 'truncate', timeSec: 1, uid: 0, gids: [0], session: noSession, inode: 4, lengthBytes: 16 });
+    // Kinds added with version 2 never appeared in version 1.
+    const v1WriteChunk = Buffer.from('01' + '0b' + '00000001' + '00000000' + '00000001' + '00000000' + '00000004' + '00000000', 'hex');
+    assert.throws(() => decodeCommand(v1WriteChunk), /kind 11 in format version 1/);
+  });
+
+  test('a session id and its sequence go together', () => {
+    const base = { kind: 'purgeTrash', timeSec: 1, uid: 0, gids: [0], inode: 2 } as const;
+    assert.throws(() => encodeCommand({ ...base, session: { id: 0, seq: 1 } }), /seq is 0 exactly when/);
+    assert.throws(() => encodeCommand({ ...base, session: { id: 1, seq: 0 } }), /seq is 0 exactly when/);
+    assert.throws(() => encodeCommand({ ...base, session: { id: 1, seq: 2 ** 53 } }), /session seq/);
+    assert.throws(() => encodeCommand({ ...base, session: { id: 2 ** 32, seq: 1 } }), /session id/);
+    const bytes = encodeCommand({ ...base, session: { id: 1, seq: 1 } });
+    const seqZero = Uint8Array.from(bytes);
+    seqZero[2 + 4 + 4 + 4 + 4 + 4 + 7] = 0; // last byte of the seq
+    assert.throws(() => decodeCommand(seqZero), /seq is 0 exactly when/);
+  });
+
   test('truncated, trailing, unknown-version and unknown-kind inputs are refused', () => {
-    const bytes = encodeCommand({ kind: 'rename', timeSec: 1, uid: 0, gids: [0], srcParent: 1, srcName: 'x', dstParent: 1, dstName: 'y' });
+    const bytes = encodeCommand({ kind: 'rename', timeSec: 1, uid: 0, gids: [0], session: noSession, srcParent: 1, srcName: 'x', dstParent: 1, dstName: 'y' });
     for (let n = 0; n < bytes.length; n++) assert.throws(() => decodeCommand(bytes.subarray(0, n)), CommandCodecError);
     assert.throws(() => decodeCommand(Uint8Array.from([...bytes, 0])), /trailing/);
-    assert.throws(() => decodeCommand(Uint8Array.from([2, ...bytes.subarray(1)])), /version/);
+    assert.throws(() => decodeCommand(Uint8Array.from([3, ...bytes.subarray(1)])), /version/);
+    assert.throws(() => decodeCommand(Uint8Array.from([0, ...bytes.subarray(1)])), /version/);
     assert.throws(() => decodeCommand(Uint8Array.from([1, 99, ...bytes.subarray(2)])), /kind/);
     const badUtf8 = Uint8Array.from(bytes);
     badUtf8[bytes.length - 1] = 0xff;
@@ -72,19 +228,83 @@ describe('command encoding', () => {
   });
 
   test('encode refuses what the format cannot carry', () => {
-    const base = { kind: 'unlink', timeSec: 1, uid: 0, parent: 1 } as const;
+    const base = { kind: 'unlink', timeSec: 1, uid: 0, parent: 1, session: noSession } as const;
     assert.throws(() => encodeCommand({ ...base, gids: [], name: 'x' }), /gids/);
     assert.throws(() => encodeCommand({ ...base, gids: [0], name: 'x'.repeat(256) }), /bytes/);
     assert.throws(() => encodeCommand({ ...base, gids: [0], name: '\uD800' }), /Unicode/);
     assert.throws(() => encodeCommand({ ...base, gids: [-1], name: 'x' }), /gid/);
-    assert.throws(() => encodeCommand({ kind: 'truncate', timeSec: 1, uid: 0, gids: [0], inode: 1, lengthBytes: 2 ** 53 }), /lengthBytes/);
+    assert.throws(() => encodeCommand({ kind: 'truncate', timeSec: 1, uid: 0, gids: [0], session: noSession, inode: 1, lengthBytes: 2 ** 53 }), /lengthBytes/);
+    const h = { timeSec: 1, uid: 0, gids: [0], session: noSession } as const;
+    assert.throws(() => encodeCommand({ ...h, kind: 'writeChunk', inode: 1, index: 2 ** 32 }), /index/);
+    assert.throws(() => encodeCommand({ ...h, kind: 'writeChunkEnd', inode: 1, index: 0, chunkId: 2 ** 53, lengthBytes: 0 }), /chunkId/);
+    assert.throws(() => encodeCommand({ ...h, kind: 'setGoal', inode: 1, goal: 256 }), /goal/);
+    assert.throws(() => encodeCommand({ ...h, kind: 'setTrashTime', inode: 1, trashTimeSec: -1 }), /trashTimeSec/);
+    assert.throws(() => encodeCommand({ ...h, kind: 'sessionOpen', rootInode: 1, flags: 256, timeoutSec: 1 }), /flags/);
+    assert.throws(() => encodeCommand({ ...h, kind: 'expireTrash', maxCount: 1.5 }), /maxCount/);
+  });
+});
+
+const attrArb = fc.record({
+  inode: u32,
+  type: fc.constantFrom(NodeType.file, NodeType.directory, NodeType.symlink, NodeType.fifo, NodeType.blockdev, NodeType.chardev, NodeType.socket),
+  mode: fc.integer({ min: 0, max: 0o7777 }),
+  uid: u32,
+  gid: u32,
+  atimeSec: u32,
+  mtimeSec: u32,
+  ctimeSec: u32,
+  nlink: u32,
+  lengthBytes: fc.oneof(fc.nat(), fc.constant(Number.MAX_SAFE_INTEGER)),
+  rdev: u32,
+  goal: fc.integer({ min: 1, max: 9 }),
+  trashTimeSec: u32,
+});
+const resultArb: fc.Arbitrary<CommandResult> = fc.oneof(
+  fc.constantFrom(...(Object.keys(ERRNO) as ErrorCode[])).map((code): CommandResult => ({ ok: false, code, errno: ERRNO[code] })),
+  fc
+    .record(
+      {
+        inode: u32,
+        attr: fc.option(attrArb, { nil: null }),
+        chunk: fc
+          .tuple(fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER }), u32, fc.nat())
+          .map(([chunkId, version, lengthBytes]) => ({ chunkId, version, lengthBytes })),
+        sessionId: u32,
+        count: u32,
+      },
+      { requiredKeys: ['inode', 'attr'] },
+    )
+    .map((r): CommandResult => ({ ok: true, ...r, attr: r.attr === null ? null : { ...r.attr, inode: r.inode } })),
+);
+
+describe('result encoding', () => {
+  test('decode(encode(r)) equals r for every error code and every combination of fields', () => {
+    fc.assert(
+      fc.property(resultArb, (r) => {
+        const bytes = encodeResult(r);
+        assert.deepEqual(decodeResult(bytes), r);
+        assert.deepEqual(encodeResult(decodeResult(bytes)), bytes);
+      }),
+      { seed: 99, numRuns: 2_000 },
+    );
+  });
+
+  test('a known result has a stable byte layout; bad input is refused', () => {
+    assert.equal(Buffer.from(encodeResult({ ok: false, code: 'LOCKED', errno: ERRNO.LOCKED })).toString('hex'), '01' + '01' + '0d');
+    const ok = encodeResult({ ok: true, inode: 7, attr: null, sessionId: 3 });
+    assert.equal(Buffer.from(ok).toString('hex'), '01' + '00' + '00000007' + '04' + '00000003');
+    for (let n = 0; n < ok.length; n++) assert.throws(() => decodeResult(ok.subarray(0, n)), CommandCodecError);
+    assert.throws(() => decodeResult(Uint8Array.from([...ok, 0])), /trailing/);
+    assert.throws(() => decodeResult(Uint8Array.from([2, 0])), /result format version/);
+    assert.throws(() => decodeResult(Uint8Array.from([1, 1, 99])), /error code 99/);
+    assert.throws(() => decodeResult(Uint8Array.from([1, 0, 0, 0, 0, 7, 0x10])), /result fields/);
   });
 });
 
 describe('replicated determinism', () => {
   test('the same command sequence gives identical state on two replicas, one fed through the codec', () => {
     fc.assert(
-      fc.property(fc.array(commandArb, { minLength: 1, maxLength: 60 }), (commands) => {
+      fc.property(historyArb(60), (commands) => {
         const a = new MetadataState({ inodeReuseDelaySec: 10 });
         const b = new MetadataState({ inodeReuseDelaySec: 10, initialInodeCapacity: 2 });
         commands.forEach((c, i) => {
@@ -100,15 +320,45 @@ describe('replicated determinism', () => {
   });
 
   test('random sequences keep every invariant after every command', () => {
+    const seen = new Map<string, number>();
+    const note = (key: string): void => void seen.set(key, (seen.get(key) ?? 0) + 1);
     fc.assert(
-      fc.property(fc.array(commandArb, { minLength: 1, maxLength: 80 }), (commands) => {
-        const s = new MetadataState({ inodeReuseDelaySec: 0 });
+      fc.property(historyArb(80), fc.constantFrom(0, 86_400), (commands, rootTrashTimeSec) => {
+        const s = new MetadataState({ inodeReuseDelaySec: 0, rootTrashTimeSec });
+        const answered = new Map<string, CommandResult>();
         commands.forEach((c, i) => {
-          s.apply(c, { index: i + 1 });
+          const before = s.dump();
+          const r = s.apply(c, { index: i + 1 });
           assert.deepEqual(s.checkInvariants(), [], `after ${JSON.stringify(c)}`);
+          note(`${c.kind} ${outcome(r)}`);
+          const key = `${c.session.id}/${c.session.seq}`;
+          const first = answered.get(key);
+          if (c.session.id !== 0 && first !== undefined && r.ok === first.ok && (r.ok || r.code !== 'RETRY_EXPIRED')) {
+            // A retry inside the window: the first answer again, and no change but the applied index.
+            if (JSON.stringify(r) === JSON.stringify(first) && stripApplied(s.dump()) === stripApplied(before)) note('retry answered from the cache');
+          }
+          if (c.session.id !== 0 && r.ok) answered.set(key, r);
+          const totals = s.statfs();
+          if (totals.trashFiles > 0) note('trash non-empty');
+          if (totals.sustainedFiles > 0) note('sustained non-empty');
+          if (r.ok && r.count !== undefined && r.count > 0) note(`${c.kind} processed some`);
         });
       }),
       { seed: 11, numRuns: 300 },
     );
+    // The generator must reach these states, or the invariants above are checked on too little.
+    for (const key of [
+      'writeChunk OK', 'writeChunk LOCKED', 'writeChunk INDEXTOOBIG', 'writeChunkEnd OK', 'writeChunkEnd NOCHUNK',
+      'truncate OK', 'setGoal OK', 'setTrashTime OK', 'purgeTrash OK', 'undelete OK', 'expireTrash processed some',
+      'sessionOpen OK', 'sessionClose OK', 'expireSessions processed some', 'acquire OK', 'release OK',
+      'unlink OK', 'rename OK', 'trash non-empty', 'sustained non-empty', 'retry answered from the cache',
+      'unlink BADSESSIONID', 'acquire RETRY_EXPIRED',
+    ]) {
+      assert.ok((seen.get(key) ?? 0) > 0, `never reached: ${key}; reached: ${[...seen.keys()].sort().join(', ')}`);
+    }
   });
 });
+
+function stripApplied(dump: string): string {
+  return dump.replace(/^applied \d+ /, '');
+}

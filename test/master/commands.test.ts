@@ -1,6 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ERRNO, NodeType, SetAttr, rootInode } from '../../src/master/index.ts';
+import { ERRNO, NodeType, SetAttr, noSession, rootInode } from '../../src/master/index.ts';
 import { Driver } from './helpers.ts';
 
 const R = rootInode;
@@ -74,7 +74,10 @@ describe('mknod and create', () => {
       assert.equal(at.rdev, type === 'blockdev' || type === 'chardev' ? 0x0801 : 0);
     });
     assert.equal(d.attr(R).nlink, 2, 'non-directories do not count in the parent nlink');
-    assert.deepEqual(d.state.statfs(), { inodes: 6, directories: 1, files: 1, symlinks: 0, otherNodes: 4, fileLengthBytes: 0 });
+    assert.deepEqual(d.state.statfs(), {
+      inodes: 6, directories: 1, files: 1, symlinks: 0, otherNodes: 4, fileLengthBytes: 0,
+      trashFiles: 0, trashLengthBytes: 0, sustainedFiles: 0, sustainedLengthBytes: 0, chunks: 0,
+    });
   });
 
   test('dot names: EEXIST, like mknod(2) and open(O_CREAT|O_EXCL)', () => {
@@ -146,8 +149,8 @@ describe('link', () => {
 });
 
 describe('unlink', () => {
-  test('removes a name; the inode lives on while it has others and is freed after the last', () => {
-    const d = new Driver();
+  test('removes a name; the inode lives on while it has others and is freed after the last (trash off)', () => {
+    const d = new Driver({ rootTrashTimeSec: 0 });
     const f = d.create(R, 'f');
     d.ok({ kind: 'link', inode: f, parent: R, name: 'g' });
     d.timeSec = 3_000;
@@ -227,8 +230,8 @@ describe('rename', () => {
     assert.equal(up.ok && up.inode, b);
   });
 
-  test('over an existing file: the replaced inode loses a link', () => {
-    const d = new Driver();
+  test('over an existing file: the replaced inode loses a link (trash off)', () => {
+    const d = new Driver({ rootTrashTimeSec: 0 });
     const f = d.create(R, 'f');
     const g = d.create(R, 'g');
     d.ok({ kind: 'link', inode: g, parent: R, name: 'g2' });
@@ -357,7 +360,7 @@ describe('truncate', () => {
 
 describe('inode allocation', () => {
   test('freed numbers are reused only after the reuse delay, oldest first', () => {
-    const d = new Driver({ inodeReuseDelaySec: 100 });
+    const d = new Driver({ inodeReuseDelaySec: 100, rootTrashTimeSec: 0 });
     const f = d.create(R, 'f');
     const g = d.create(R, 'g');
     d.ok({ kind: 'unlink', parent: R, name: 'g' });
@@ -378,6 +381,6 @@ describe('inode allocation', () => {
   test('apply refuses an index that does not increase', () => {
     const d = new Driver();
     d.create(R, 'f');
-    assert.throws(() => d.state.apply({ kind: 'unlink', timeSec: 1, uid: 0, gids: [0], parent: R, name: 'f' }, { index: 1 }));
+    assert.throws(() => d.state.apply({ kind: 'unlink', timeSec: 1, uid: 0, gids: [0], session: noSession, parent: R, name: 'f' }, { index: 1 }));
   });
 });

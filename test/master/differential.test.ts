@@ -17,6 +17,11 @@
  * - node's truncateSync is open(O_RDWR) + ftruncate, which gives the same errors as truncate(2)
  *   for the node types used here.
  * - Permission checks are not exercised (root may do everything); permissions.test.ts covers them.
+ * - Trash: the state machine runs with MooseFS's default trash time (86 400 s), so a file that
+ *   loses its last name goes to the trash where Linux frees it. Trashed files have no name, so no
+ *   path walk, readdir or tree comparison can see them: every compared result is still like for
+ *   like. What differs is only the inode count, and the test checks exactly that difference:
+ *   live inodes = root + every node in the tree (hard links counted once) + trashed files.
  */
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -24,7 +29,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import fc from 'fast-check';
-import { MetadataState, NodeType, SetAttr, rootInode, type Command } from '../../src/master/index.ts';
+import { MetadataState, NodeType, SetAttr, defaultRootTrashTimeSec, noSession, rootInode, type Command } from '../../src/master/index.ts';
 import type { CommandBody } from './helpers.ts';
 
 const umask = 0o022;
@@ -74,12 +79,12 @@ type Outcome = string;
 
 /** The metadata side: a path walk over lookups, then one command. */
 class Model {
-  readonly state = new MetadataState();
+  readonly state = new MetadataState({ rootTrashTimeSec: defaultRootTrashTimeSec });
   private index = 0;
   private timeSec = 1_000;
 
   private apply(body: CommandBody): Outcome {
-    const c = { timeSec: ++this.timeSec, uid: 0, gids: [0], ...body } as Command;
+    const c = { timeSec: ++this.timeSec, uid: 0, gids: [0], session: noSession, ...body } as Command;
     const r = this.state.apply(c, { index: ++this.index });
     return r.ok ? 'OK' : r.code;
   }
@@ -170,6 +175,17 @@ class Model {
         return `OK ${describeNode(r.attr.type, r.attr.mode, r.attr.nlink, r.attr.lengthBytes)}`;
       }
     }
+  }
+
+  /** Every inode named somewhere below `dir`, each once however many names it has. */
+  namedInodes(dir = rootInode, into = new Set<number>()): Set<number> {
+    const page = this.state.readdir(dir, caller, null, 65_536);
+    assert.ok(page.ok);
+    for (const e of page.entries) {
+      into.add(e.inode);
+      if (e.type === NodeType.directory) this.namedInodes(e.inode, into);
+    }
+    return into;
   }
 
   tree(dir = rootInode, prefix = ''): string[] {
@@ -279,6 +295,10 @@ describe('differential: state machine vs Linux file system', () => {
               assert.deepEqual(model.state.checkInvariants(), []);
             });
             assert.deepEqual(model.tree(), fsTree(root));
+            const totals = model.state.statfs();
+            assert.equal(totals.inodes, 1 + model.namedInodes().size + totals.trashFiles, 'inodes not in the tree are in the trash');
+            assert.equal(totals.sustainedFiles, 0, 'no session ever opened');
+            if (totals.trashFiles > 0) seen.set('trash kept files', (seen.get('trash kept files') ?? 0) + 1);
             const rootStat = fs.statSync(root);
             const rootAttr = model.state.getattr(rootInode);
             assert.ok(rootAttr.ok);
@@ -297,7 +317,7 @@ describe('differential: state machine vs Linux file system', () => {
       'mkdir OK', 'mkdir EEXIST', 'mkdir ENOENT', 'mkdir ENOTDIR', 'create OK', 'create EEXIST', 'link OK', 'link EPERM',
       'unlink OK', 'unlink EISDIR', 'rmdir OK', 'rmdir ENOTEMPTY', 'rmdir EINVAL', 'rmdir ENOTDIR', 'rename OK',
       'rename EINVAL', 'rename ENOTEMPTY', 'rename EBUSY', 'rename EISDIR', 'rename ENOTDIR', 'truncate OK',
-      'truncate EISDIR', 'chmod OK', 'readdir OK', 'stat OK', 'symlink OK',
+      'truncate EISDIR', 'chmod OK', 'readdir OK', 'stat OK', 'symlink OK', 'trash kept files',
     ]) {
       assert.ok((seen.get(key) ?? 0) > 0, `no operation ended in ${key}: ${[...seen.keys()].sort().join(', ')}`);
     }

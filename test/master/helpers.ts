@@ -1,5 +1,12 @@
 import assert from 'node:assert/strict';
-import { MetadataState, type Command, type CommandHeader, type CommandResult, type MetadataStateOptions } from '../../src/master/index.ts';
+import {
+  MetadataState,
+  noSession,
+  type Command,
+  type CommandHeader,
+  type CommandResult,
+  type MetadataStateOptions,
+} from '../../src/master/index.ts';
 
 export type CommandBody = Command extends infer C ? (C extends Command ? Omit<C, keyof CommandHeader> & Partial<CommandHeader> : never) : never;
 
@@ -21,7 +28,7 @@ export class Driver {
   }
 
   run(body: CommandBody, as: As = root): CommandResult {
-    const command = { timeSec: this.timeSec, uid: as.uid, gids: as.gids, ...body } as Command;
+    const command = { timeSec: this.timeSec, uid: as.uid, gids: as.gids, session: noSession, ...body } as Command;
     this.log.push(command);
     const result = this.state.apply(command, { index: ++this.index });
     assert.deepEqual(this.state.checkInvariants(), [], `invariants after ${command.kind}`);
