@@ -1,6 +1,7 @@
 import { noSession, type Attr, type Command, type MknodType, type SessionRef } from './commands.ts';
 import { ERRNO, fail, type ErrorCode } from './errors.ts';
 import { maxGidsPerCommand, maxNameBytes, maxSequence, maxSymlinkTargetBytes } from './limits.ts';
+import { readAttr, Reader, writeAttr, Writer } from './bytes.ts';
 import type { CommandResult } from './results.ts';
 
 /**
@@ -22,6 +23,8 @@ export class CommandCodecError extends Error {
   override readonly name = 'CommandCodecError';
   readonly code = 'ERR_BAD_COMMAND';
 }
+
+const codecError = (message: string): Error => new CommandCodecError(message);
 
 const kindCodes = {
   mkdir: 1,
@@ -54,120 +57,13 @@ const mknodTypeByCode = new Map<number, MknodType>(
   (Object.entries(mknodTypeCodes) as [MknodType, number][]).map(([t, code]) => [code, t]),
 );
 
-const loneSurrogate = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
-const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
-
-class Writer {
-  private buf = Buffer.allocUnsafe(64);
-  private pos = 0;
-
-  private room(n: number): void {
-    if (this.pos + n <= this.buf.length) return;
-    const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.pos + n));
-    this.buf.copy(next, 0, 0, this.pos);
-    this.buf = next;
-  }
-
-  u8(v: number, what: string): void {
-    uint(v, 0xff, what);
-    this.room(1);
-    this.buf.writeUInt8(v, this.pos);
-    this.pos += 1;
-  }
-
-  u16(v: number, what: string): void {
-    uint(v, 0xffff, what);
-    this.room(2);
-    this.buf.writeUInt16BE(v, this.pos);
-    this.pos += 2;
-  }
-
-  u32(v: number, what: string): void {
-    uint(v, 0xffff_ffff, what);
-    this.room(4);
-    this.buf.writeUInt32BE(v, this.pos);
-    this.pos += 4;
-  }
-
-  u64(v: number, what: string): void {
-    uint(v, Number.MAX_SAFE_INTEGER, what);
-    this.room(8);
-    this.buf.writeBigUInt64BE(BigInt(v), this.pos);
-    this.pos += 8;
-  }
-
-  text(s: string, maxBytes: number, lengthBytes: 1 | 2, what: string): void {
-    if (loneSurrogate.test(s)) throw new CommandCodecError(`${what} is not valid Unicode`);
-    const n = Buffer.byteLength(s, 'utf8');
-    if (n > maxBytes) throw new CommandCodecError(`${what} is ${n} bytes, more than ${maxBytes}`);
-    if (lengthBytes === 1) this.u8(n, what);
-    else this.u16(n, what);
-    this.room(n);
-    this.buf.write(s, this.pos, 'utf8');
-    this.pos += n;
-  }
-
-  done(): Uint8Array {
-    return new Uint8Array(this.buf.subarray(0, this.pos));
-  }
-}
-
-function uint(v: number, max: number, what: string): void {
-  if (!Number.isInteger(v) || v < 0 || v > max) throw new CommandCodecError(`${what} = ${v} is not an integer in 0..${max}`);
-}
-
 /** Session 0 carries seq 0; any other session a seq of 1 or more. */
 function checkSessionRef(id: number, seq: number): void {
   if ((id === 0) !== (seq === 0)) throw new CommandCodecError(`session ${id} with seq ${seq}: seq is 0 exactly when the session is 0`);
 }
 
-class Reader {
-  private pos = 0;
-  private readonly view: DataView;
-
-  constructor(private readonly bytes: Uint8Array) {
-    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  }
-
-  private need(n: number, what: string): number {
-    const at = this.pos;
-    if (at + n > this.bytes.length) throw new CommandCodecError(`truncated command: ${what} at byte ${at}`);
-    this.pos += n;
-    return at;
-  }
-
-  u8(what: string): number {
-    return this.view.getUint8(this.need(1, what));
-  }
-  u16(what: string): number {
-    return this.view.getUint16(this.need(2, what));
-  }
-  u32(what: string): number {
-    return this.view.getUint32(this.need(4, what));
-  }
-  u64(what: string): number {
-    const v = this.view.getBigUint64(this.need(8, what));
-    if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw new CommandCodecError(`${what} = ${v} is beyond 2^53 - 1`);
-    return Number(v);
-  }
-  text(lengthBytes: 1 | 2, what: string): string {
-    const n = lengthBytes === 1 ? this.u8(what) : this.u16(what);
-    const at = this.need(n, what);
-    try {
-      return utf8.decode(this.bytes.subarray(at, at + n));
-    } catch {
-      throw new CommandCodecError(`${what} is not valid UTF-8`);
-    }
-  }
-  end(): void {
-    if (this.pos !== this.bytes.length) {
-      throw new CommandCodecError(`${this.bytes.length - this.pos} trailing bytes after the command`);
-    }
-  }
-}
-
 export function encodeCommand(c: Command): Uint8Array {
-  const w = new Writer();
+  const w = new Writer(codecError);
   w.u8(commandFormatVersion, 'format version');
   w.u8(kindCodes[c.kind], 'kind');
   w.u32(c.timeSec, 'timeSec');
@@ -276,7 +172,7 @@ export function encodeCommand(c: Command): Uint8Array {
 }
 
 export function decodeCommand(bytes: Uint8Array): Command {
-  const r = new Reader(bytes);
+  const r = new Reader(bytes, codecError);
   const version = r.u8('format version');
   if (version !== 1 && version !== 2) throw new CommandCodecError(`unknown command format version ${version}`);
   const kind = r.u8('kind');
@@ -449,10 +345,20 @@ const errorCodeByNumber = new Map<number, ErrorCode>(
   (Object.entries(errorCodes) as [ErrorCode, number][]).map(([code, n]) => [n, code]),
 );
 
+/** The stable number of an error code, for every binary format that carries one. */
+export function errorCodeNumber(code: ErrorCode): number {
+  return errorCodes[code];
+}
+
+/** The error code of a stable number, or undefined for a number no code has. */
+export function errorCodeOfNumber(n: number): ErrorCode | undefined {
+  return errorCodeByNumber.get(n);
+}
+
 const present = { attr: 1, chunk: 2, sessionId: 4, count: 8 } as const;
 
 export function encodeResult(result: CommandResult): Uint8Array {
-  const w = new Writer();
+  const w = new Writer(codecError);
   w.u8(resultFormatVersion, 'result format version');
   if (!result.ok) {
     w.u8(1, 'status');
@@ -467,21 +373,7 @@ export function encodeResult(result: CommandResult): Uint8Array {
   if (result.sessionId !== undefined) flags |= present.sessionId;
   if (result.count !== undefined) flags |= present.count;
   w.u8(flags, 'present');
-  const a = result.attr;
-  if (a !== null) {
-    w.u8(a.type, 'type');
-    w.u16(a.mode, 'mode');
-    w.u32(a.uid, 'uid');
-    w.u32(a.gid, 'gid');
-    w.u32(a.atimeSec, 'atimeSec');
-    w.u32(a.mtimeSec, 'mtimeSec');
-    w.u32(a.ctimeSec, 'ctimeSec');
-    w.u32(a.nlink, 'nlink');
-    w.u64(a.lengthBytes, 'lengthBytes');
-    w.u32(a.rdev, 'rdev');
-    w.u8(a.goal, 'goal');
-    w.u32(a.trashTimeSec, 'trashTimeSec');
-  }
+  if (result.attr !== null) writeAttr(w, result.attr);
   if (result.chunk !== undefined) {
     w.u64(result.chunk.chunkId, 'chunkId');
     w.u32(result.chunk.version, 'version');
@@ -493,7 +385,7 @@ export function encodeResult(result: CommandResult): Uint8Array {
 }
 
 export function decodeResult(bytes: Uint8Array): CommandResult {
-  const r = new Reader(bytes);
+  const r = new Reader(bytes, codecError);
   const version = r.u8('result format version');
   if (version !== resultFormatVersion) throw new CommandCodecError(`unknown result format version ${version}`);
   const status = r.u8('status');
@@ -509,25 +401,7 @@ export function decodeResult(bytes: Uint8Array): CommandResult {
   const flags = r.u8('present');
   if ((flags & ~0x0f) !== 0) throw new CommandCodecError(`unknown result fields ${flags}`);
   let attr: Attr | null = null;
-  if (flags & present.attr) {
-    const type = r.u8('type');
-    if (type < 1 || type > 7) throw new CommandCodecError(`unknown node type ${type}`);
-    attr = {
-      inode,
-      type: type as Attr['type'],
-      mode: r.u16('mode'),
-      uid: r.u32('uid'),
-      gid: r.u32('gid'),
-      atimeSec: r.u32('atimeSec'),
-      mtimeSec: r.u32('mtimeSec'),
-      ctimeSec: r.u32('ctimeSec'),
-      nlink: r.u32('nlink'),
-      lengthBytes: r.u64('lengthBytes'),
-      rdev: r.u32('rdev'),
-      goal: r.u8('goal'),
-      trashTimeSec: r.u32('trashTimeSec'),
-    };
-  }
+  if (flags & present.attr) attr = readAttr(r, inode, codecError);
   let result: CommandResult = { ok: true, inode, attr };
   if (flags & present.chunk) {
     const chunkId = r.u64('chunkId');
