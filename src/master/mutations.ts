@@ -18,7 +18,7 @@ import {
 import { fail, invariant, type Failure, type Result } from './errors.ts';
 import { maxFileLengthBytes, maxSymlinkTargetBytes } from './limits.ts';
 import { checkEntryName, isDotName, utf8Length } from './names.ts';
-import { MAY_EXEC, MAY_READ, MAY_WRITE, S_ISGID, S_ISUID, S_IXGRP, type Store } from './store.ts';
+import { MAY_EXEC, MAY_READ, MAY_WRITE, S_ISGID, S_ISUID, S_IXGRP, type DirEntries, type Store } from './store.ts';
 
 /** What a successful command returns: the inode it acted on and its attributes, null once it is gone. */
 export type CommandResult = Result<{ readonly inode: number; readonly attr: Attr | null }>;
@@ -69,7 +69,7 @@ function checkNewEntry(
   dotError: Failure,
   uid: number,
   gids: readonly number[],
-): Map<string, number> | Failure {
+): DirEntries | Failure {
   const d = s.dir(parent);
   if (isFailure(d)) return d;
   if (isDotName(name)) return dotError;
@@ -235,7 +235,7 @@ function rmdir(s: Store, c: RmdirCommand): CommandResult {
   if (victim === undefined) return fail('ENOENT');
   const refused = mayDelete(s, c.parent, victim, true, c.uid, c.gids);
   if (refused) return refused;
-  if ((s.entries.get(victim)?.size ?? 0) > 0) return fail('ENOTEMPTY');
+  if (s.hasEntries(victim)) return fail('ENOTEMPTY');
   s.removeEntry(c.parent, c.name);
   s.touchModify(c.parent, c.timeSec);
   dropLink(s, c.parent, victim, c.timeSec);
@@ -270,7 +270,7 @@ function rename(s: Store, c: RenameCommand): CommandResult {
   }
   // Moving a directory rewrites its '..', which needs write permission on it.
   if (srcIsDir && c.srcParent !== c.dstParent && !s.mayAccess(src, c.uid, c.gids, MAY_WRITE)) return fail('EACCES');
-  if (dst !== undefined && (s.entries.get(dst)?.size ?? 0) > 0) return fail('ENOTEMPTY');
+  if (dst !== undefined && s.hasEntries(dst)) return fail('ENOTEMPTY');
 
   s.removeEntry(c.srcParent, c.srcName);
   if (dst !== undefined) {
