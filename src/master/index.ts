@@ -5,3 +5,15 @@ export { CommandCodecError, commandFormatVersion, decodeCommand, encodeCommand }
 export type { CommandResult } from './mutations.ts';
 export type { Caller, DirEntry, ReaddirPage, StatfsTotals } from './reads.ts';
 export { MetadataState, type ApplyContext, type MetadataStateOptions } from './state.ts';
+export {
+  SnapshotError,
+  SnapshotReader,
+  defaultSnapshotChunkBytes,
+  restoreSnapshot,
+  snapshotBytes,
+  snapshotFormatVersion,
+  writeSnapshot,
+  type SnapshotErrorReason,
+  type SnapshotReaderOptions,
+  type WriteSnapshotOptions,
+} from './snapshot.ts';
