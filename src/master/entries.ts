@@ -141,6 +141,8 @@ export class EntryTable {
 
   /** The entry id of `name` in `dir`, or 0. */
   find(dir: number, name: string): number {
+    // More UTF-16 units than the byte limit means more bytes too: no such entry, and no big scratch buffer.
+    if (name.length > maxNameBytes) return 0;
     const len = this.encode(name);
     if (len === 0 || len > maxNameBytes) return 0;
     return this.findBytes(dir, this.scratch, 0, len, entryHash(dir, this.scratch, 0, len));

@@ -7,13 +7,11 @@ export type { Caller, DirEntry, ReaddirPage, StatfsTotals } from './reads.ts';
 export { MetadataState, type ApplyContext, type MetadataStateOptions } from './state.ts';
 export {
   SnapshotError,
-  SnapshotReader,
   defaultSnapshotChunkBytes,
-  restoreSnapshot,
   snapshotBytes,
   snapshotFormatVersion,
   writeSnapshot,
   type SnapshotErrorReason,
-  type SnapshotReaderOptions,
   type WriteSnapshotOptions,
 } from './snapshot.ts';
+export { SnapshotReader, restoreSnapshot, type SnapshotReaderOptions } from './snapshot-reader.ts';

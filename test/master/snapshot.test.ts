@@ -3,10 +3,9 @@ import { describe, test } from 'node:test';
 import { crc32 } from 'node:zlib';
 import fc from 'fast-check';
 import { MetadataState, type Command } from '../../src/master/index.ts';
+import { SnapshotReader, restoreSnapshot } from '../../src/master/snapshot-reader.ts';
 import {
   SnapshotError,
-  SnapshotReader,
-  restoreSnapshot,
   snapshotBytes,
   snapshotFrameHeaderBytes,
   snapshotHeaderBytes,
