@@ -13,3 +13,13 @@ export {
 export type { CommandResult } from './results.ts';
 export type { Caller, DirEntry, ReaddirPage, StatfsTotals } from './reads.ts';
 export { MetadataState, type ApplyContext, type MetadataStateOptions } from './state.ts';
+export {
+  SnapshotError,
+  defaultSnapshotChunkBytes,
+  snapshotBytes,
+  snapshotFormatVersion,
+  writeSnapshot,
+  type SnapshotErrorReason,
+  type WriteSnapshotOptions,
+} from './snapshot.ts';
+export { SnapshotReader, restoreSnapshot, type SnapshotReaderOptions } from './snapshot-reader.ts';

@@ -1,7 +1,7 @@
 import { NodeType } from './commands.ts';
 import { maxChunkIndex, maxGoal, minGoal, retryWindow, rootInode } from './limits.ts';
 import { checkEntryName, utf8Length } from './names.ts';
-import { compareNames, type Store } from './store.ts';
+import type { Store } from './store.ts';
 
 /**
  * Checks the whole namespace and returns one line per violated invariant (empty when sound):
@@ -9,13 +9,17 @@ import { compareNames, type Store } from './store.ts';
  * - no cycles: every directory is reached exactly once (so no directory has two names);
  * - parent pointers: `parent[d]` is the directory whose entry names d; the root is its own parent;
  * - link counts: a directory has 2 + its subdirectories, any other inode one per entry naming it;
- * - names: each entry name is a valid name (one entry per name is what a Map guarantees);
+ * - names: each entry name is a valid name;
  * - bookkeeping: per-type counts, total file length, free-slot contents, symlink lengths;
  * - trash and sustained: a live inode with no name is a file in exactly one of them, with nlink 0;
- * - chunks, sessions, open files: see `checkChunks` and `checkSessions`.
- * O(inodes + chunks + sessions); meant for tests and the simulator.
+ * - chunks, sessions, open files: see `checkChunks` and `checkSessions`;
+ * - the entry layout (`EntryTable.checkLayout`): lists, hash index, name pool, cached orders. A
+ *   broken layout is reported alone, because the walk below relies on it.
+ * O(inodes + entries + chunks + sessions); meant for tests and the simulator.
  */
 export function checkInvariants(s: Store): string[] {
+  const layout = s.entries.checkLayout((i) => s.isDir(i));
+  if (layout.length > 0) return layout;
   const bad: string[] = [];
   const refs = new Map<number, number>();
   const seenDirs = new Set<number>();
@@ -25,13 +29,10 @@ export function checkInvariants(s: Store): string[] {
   seenDirs.add(rootInode);
   while (stack.length > 0) {
     const dir = stack.pop() ?? 0;
-    const entries = s.entries.get(dir);
-    if (entries === undefined) {
-      bad.push(`directory ${dir} has no entry map`);
-      continue;
-    }
     let subdirs = 0;
-    for (const [name, inode] of entries) {
+    for (let e = s.entries.first(dir); e !== 0; e = s.entries.next(e)) {
+      const name = s.entries.name(e);
+      const inode = s.entries.child(e);
       if (checkEntryName(name) !== null || name === '.' || name === '..') bad.push(`directory ${dir} holds bad name ${JSON.stringify(name)}`);
       if (!s.exists(inode)) {
         bad.push(`entry ${dir}/${name} names free inode ${inode}`);
@@ -49,17 +50,13 @@ export function checkInvariants(s: Store): string[] {
       }
     }
     if (s.nlink[dir] !== 2 + subdirs) bad.push(`directory ${dir} nlink ${s.nlink[dir]} != 2 + ${subdirs}`);
-    const sorted = s.sortedNames.get(dir);
-    if (sorted !== undefined && sorted.join('/') !== [...entries.keys()].sort(compareNames).join('/')) {
-      bad.push(`directory ${dir} has a stale sorted-name cache`);
-    }
   }
   const counts = new Array<number>(8).fill(0);
   let fileLength = 0n;
   for (let i = 1; i < s.capacity; i++) {
     const t = s.typeOf(i);
     if (t === NodeType.free) {
-      if (s.nlink[i] !== 0 || s.mode[i] !== 0 || s.entries.has(i) || s.symlinkTarget.has(i) || s.rdev.has(i)) {
+      if (s.nlink[i] !== 0 || s.mode[i] !== 0 || !s.entries.isEmpty(i) || s.symlinkTarget.has(i) || s.rdev.has(i)) {
         bad.push(`free slot ${i} is not clear`);
       }
       if (s.goal[i] !== 0 || s.trashTimeSec[i] !== 0 || s.chunks.lists.has(i)) bad.push(`free slot ${i} keeps goal, trash time or chunks`);
@@ -226,9 +223,8 @@ export function dumpState(s: Store, appliedIndex: number): string {
       const slot = s.chunks.table.find(id);
       out.push(`  [${list?.indexes[k]}] chunk ${id} v${s.chunks.table.version[slot]} locked${s.chunks.table.lockedToSec[slot]}`);
     }
-    const entries = s.entries.get(i);
-    if (entries !== undefined) {
-      for (const name of [...entries.keys()].sort(compareNames)) out.push(`  ${JSON.stringify(name)} ${entries.get(name)}`);
+    if (t === NodeType.directory) {
+      for (const e of s.entries.sorted(i, false)) out.push(`  ${JSON.stringify(s.entries.name(e))} ${s.entries.child(e)}`);
     }
   }
   for (const id of [...s.sessions.keys()].sort((a, b) => a - b)) {

@@ -20,7 +20,7 @@ import { maxFileLengthBytes, maxSymlinkTargetBytes } from './limits.ts';
 import { checkEntryName, isDotName, utf8Length } from './names.ts';
 import { done, isFailure, type CommandResult } from './results.ts';
 import { acquire, expireSessions, release, sessionClose, sessionOpen, sessionRenew } from './sessions.ts';
-import { MAY_EXEC, MAY_READ, MAY_WRITE, S_ISGID, S_ISUID, S_IXGRP, type Store } from './store.ts';
+import { MAY_EXEC, MAY_READ, MAY_WRITE, S_ISGID, S_ISUID, S_IXGRP, type DirEntries, type Store } from './store.ts';
 import { expireTrash, lastNameGone, purgeTrash, undelete } from './trash.ts';
 
 export type { CommandResult } from './results.ts';
@@ -89,7 +89,7 @@ function checkNewEntry(
   dotError: Failure,
   uid: number,
   gids: readonly number[],
-): Map<string, number> | Failure {
+): DirEntries | Failure {
   const d = s.dir(parent);
   if (isFailure(d)) return d;
   if (isDotName(name)) return dotError;
@@ -261,7 +261,7 @@ function rmdir(s: Store, c: RmdirCommand): CommandResult {
   if (victim === undefined) return fail('ENOENT');
   const refused = mayDelete(s, c.parent, victim, true, c.uid, c.gids);
   if (refused) return refused;
-  if ((s.entries.get(victim)?.size ?? 0) > 0) return fail('ENOTEMPTY');
+  if (s.hasEntries(victim)) return fail('ENOTEMPTY');
   s.removeEntry(c.parent, c.name);
   s.touchModify(c.parent, c.timeSec);
   dropLink(s, c.parent, c.name, victim, c.timeSec);
@@ -296,7 +296,7 @@ function rename(s: Store, c: RenameCommand): CommandResult {
   }
   // Moving a directory rewrites its '..', which needs write permission on it.
   if (srcIsDir && c.srcParent !== c.dstParent && !s.mayAccess(src, c.uid, c.gids, MAY_WRITE)) return fail('EACCES');
-  if (dst !== undefined && (s.entries.get(dst)?.size ?? 0) > 0) return fail('ENOTEMPTY');
+  if (dst !== undefined && s.hasEntries(dst)) return fail('ENOTEMPTY');
 
   s.removeEntry(c.srcParent, c.srcName);
   if (dst !== undefined) {

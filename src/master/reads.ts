@@ -1,8 +1,9 @@
 import { NodeType, type Attr } from './commands.ts';
 import { fail, type Result } from './errors.ts';
 import { maxReaddirEntries, rootInode } from './limits.ts';
+import { encodeName, maxEncodedBytes } from './namebytes.ts';
 import { checkEntryName } from './names.ts';
-import { MAY_EXEC, MAY_READ, compareNames, type Store } from './store.ts';
+import { MAY_EXEC, MAY_READ, type Store } from './store.ts';
 
 /** The caller of a read: reads need no timestamp, so they never go through the log. */
 export interface Caller {
@@ -87,25 +88,29 @@ export function readdir(
   const d = s.dir(dir);
   if (isFail(d)) return d;
   if (!s.mayAccess(dir, caller.uid, caller.gids, MAY_READ)) return fail('EACCES');
-  const names = s.namesInOrder(dir);
+  const table = s.entries;
+  const order = table.sorted(d.dir);
   let lo = 0;
   if (after !== null) {
-    let hi = names.length;
+    // The cursor need not be a name still present (or a valid name at all): find the first name after it.
+    const cursor = new Uint8Array(maxEncodedBytes(after.length));
+    const cursorBytes = encodeName(after, cursor);
+    let hi = order.length;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      if (compareNames(names[mid] ?? '', after) <= 0) lo = mid + 1;
+      if (table.compareName(order[mid] ?? 0, cursor, 0, cursorBytes) <= 0) lo = mid + 1;
       else hi = mid;
     }
   }
-  const end = Math.min(names.length, lo + maxEntries);
+  const end = Math.min(order.length, lo + maxEntries);
   const entries: DirEntry[] = [];
   for (let i = lo; i < end; i++) {
-    const name = names[i] ?? '';
-    const inode = d.get(name) ?? 0;
-    entries.push({ name, inode, type: s.typeOf(inode) as Exclude<NodeType, 0> });
+    const e = order[i] ?? 0;
+    const inode = table.child(e);
+    entries.push({ name: table.name(e), inode, type: s.typeOf(inode) as Exclude<NodeType, 0> });
   }
   const last = entries[entries.length - 1];
-  return { ok: true, entries, cursor: end < names.length && last !== undefined ? last.name : null };
+  return { ok: true, entries, cursor: end < order.length && last !== undefined ? last.name : null };
 }
 
 /** access(2): mask is a combination of R 4, W 2, X 1; 0 asks only whether the inode exists. */

@@ -43,7 +43,13 @@ export class MetadataState {
   private readonly store: Store;
   private appliedIndex = 0;
 
-  constructor(options: MetadataStateOptions = {}) {
+  /** `restored` is for snapshot.ts only: a store it built and checked, and the applied index it carried. */
+  constructor(options: MetadataStateOptions = {}, restored?: { readonly store: Store; readonly appliedIndex: number }) {
+    if (restored !== undefined) {
+      this.store = restored.store;
+      this.appliedIndex = restored.appliedIndex;
+      return;
+    }
     const delay = options.inodeReuseDelaySec ?? defaultInodeReuseDelaySec;
     invariant(Number.isInteger(delay) && delay >= 0, 'inodeReuseDelaySec is a non-negative integer');
     const goal = options.rootGoal ?? defaultRootGoal;
@@ -112,5 +118,10 @@ export class MetadataState {
   /** Canonical text of the replicated state, for comparing replicas. */
   dump(): string {
     return dumpState(this.store, this.appliedIndex);
+  }
+
+  /** For snapshot.ts: the store and the applied index, to be read and not changed. */
+  static internals(state: MetadataState): { readonly store: Store; readonly appliedIndex: number } {
+    return { store: state.store, appliedIndex: state.appliedIndex };
   }
 }

@@ -1,4 +1,5 @@
 import { NodeType, type Attr } from './commands.ts';
+import { EntryTable } from './entries.ts';
 import { fail, invariant, type Failure } from './errors.ts';
 import { FileChunks } from './chunks.ts';
 import { initialInodeCapacity, maxInode, rootInode } from './limits.ts';
@@ -15,8 +16,9 @@ export const MAY_EXEC = 1;
 
 /**
  * The namespace, laid out for memory: one slot per inode number in parallel typed arrays
- * (44 bytes per slot), grown by doubling. What only some inodes have lives in sparse maps keyed
- * by inode: directory entries, symlink targets, device numbers.
+ * (44 bytes per slot), grown by doubling. Directory entries live in one flat `EntryTable`
+ * (entries.ts): typed arrays, a name byte pool and a hash index. What only some other inodes
+ * have lives in sparse maps keyed by inode: symlink targets, device numbers, chunk lists.
  *
  * Invariants (checked by `checkInvariants`):
  * - slot 0 is never used; `type[i] === 0` marks a free slot;
@@ -41,11 +43,9 @@ export class Store {
   goal: Uint8Array;
   trashTimeSec: Uint32Array;
 
-  readonly entries = new Map<number, Map<string, number>>();
+  readonly entries = new EntryTable();
   readonly symlinkTarget = new Map<number, string>();
   readonly rdev = new Map<number, number>();
-  /** Names of a directory in sorted order, rebuilt lazily after the directory changes. */
-  readonly sortedNames = new Map<number, string[]>();
 
   /** Next never-used inode number. */
   nextInode = rootInode + 1;
@@ -110,10 +110,15 @@ export class Store {
   }
 
   /** The entries of an existing directory, or the error a path walk reports. */
-  dir(inode: number): Map<string, number> | Failure {
+  dir(inode: number): DirEntries | Failure {
     if (!this.exists(inode)) return fail('ENOENT');
-    const d = this.entries.get(inode);
-    return d ?? fail('ENOTDIR');
+    if (!this.isDir(inode)) return fail('ENOTDIR');
+    return new DirEntries(this.entries, inode);
+  }
+
+  /** Does the directory hold any entry? */
+  hasEntries(dir: number): boolean {
+    return !this.entries.isEmpty(dir);
   }
 
   private grow(minCapacity: number): void {
@@ -190,7 +195,7 @@ export class Store {
     this.goal[inode] = goal;
     this.trashTimeSec[inode] = trashTimeSec;
     this.countByType[type] = (this.countByType[type] ?? 0) + 1;
-    if (type === NodeType.directory) this.entries.set(inode, new Map());
+    invariant(this.entries.isEmpty(inode), `new inode ${inode} has no entries`);
   }
 
   release(inode: number, nowSec: number): void {
@@ -199,11 +204,7 @@ export class Store {
     invariant(!this.trash.has(inode) && !this.sustained.has(inode), `released inode ${inode} left trash and sustained`);
     invariant(!this.openCount.has(inode), `released inode ${inode} is held by no session`);
     if (t === NodeType.file) this.chunks.freeFile(inode);
-    if (t === NodeType.directory) {
-      invariant((this.entries.get(inode)?.size ?? 0) === 0, `released directory ${inode} is empty`);
-      this.entries.delete(inode);
-      this.sortedNames.delete(inode);
-    }
+    if (t === NodeType.directory) this.entries.releaseDir(inode);
     if (t === NodeType.file) this.totalFileLengthBytes -= BigInt(this.lengthBytes[inode] ?? 0);
     this.symlinkTarget.delete(inode);
     this.rdev.delete(inode);
@@ -235,25 +236,12 @@ export class Store {
   }
 
   addEntry(dir: number, name: string, inode: number): void {
-    const d = this.entries.get(dir);
-    invariant(d !== undefined && !d.has(name), `entry ${name} is new in directory ${dir}`);
-    d.set(name, inode);
-    this.sortedNames.delete(dir);
+    invariant(this.isDir(dir), `entry ${name} is added to directory ${dir}`);
+    this.entries.add(dir, name, inode);
   }
 
   removeEntry(dir: number, name: string): void {
-    const d = this.entries.get(dir);
-    invariant(d !== undefined && d.delete(name), `entry ${name} existed in directory ${dir}`);
-    this.sortedNames.delete(dir);
-  }
-
-  namesInOrder(dir: number): readonly string[] {
-    let names = this.sortedNames.get(dir);
-    if (names === undefined) {
-      names = [...(this.entries.get(dir)?.keys() ?? [])].sort(compareNames);
-      this.sortedNames.set(dir, names);
-    }
-    return names;
+    this.entries.remove(dir, name);
   }
 
   touchModify(inode: number, nowSec: number): void {
@@ -311,6 +299,24 @@ export class Store {
       goal: this.goal[inode] ?? 0,
       trashTimeSec: this.trashTimeSec[inode] ?? 0,
     };
+  }
+}
+
+/** The entries of one directory, as the commands look names up in it. */
+export class DirEntries {
+  constructor(
+    private readonly table: EntryTable,
+    readonly dir: number,
+  ) {}
+
+  has(name: string): boolean {
+    return this.table.find(this.dir, name) !== 0;
+  }
+
+  /** The inode `name` names, or undefined. */
+  get(name: string): number | undefined {
+    const inode = this.table.lookup(this.dir, name);
+    return inode === 0 ? undefined : inode;
   }
 }
 
