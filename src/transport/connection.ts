@@ -59,7 +59,12 @@ export class Connection {
     this.socketClosed = new Promise((resolve) => socket.once('close', () => resolve()));
     this.handshakeTimer = setTimeout(() => this.close(`handshake not completed within ${opts.handshakeTimeoutMs} ms`, 'warn', 'ERR_HANDSHAKE'), opts.handshakeTimeoutMs);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
-    socket.on('error', (e: Error) => this.close(`socket error: ${e.message}`, 'info', (e as { code?: string }).code));
+    socket.on('error', (e: Error) => {
+      const code = (e as { code?: string }).code;
+      // A peer that fails TLS verification is refused, not merely unreachable.
+      const refused = code !== undefined && /CERT|SSL|SIGNATURE|TLS/.test(code);
+      this.close(`socket error: ${e.message}`, refused ? 'warn' : 'info', code);
+    });
     socket.on('close', () => this.close('connection closed by the peer', 'info', undefined));
   }
 

@@ -1,4 +1,4 @@
-export { Transport, silentLogger } from './transport.ts';
+export { Transport, reconnectDelayMs, silentLogger } from './transport.ts';
 export type { PeerAddress, PeerStats, QueueFullPolicy, TransportLogger, TransportOptions, TransportStats, TransportTlsOptions } from './transport.ts';
 export type { Direction } from './connection.ts';
 export { TransportError, isTransportError } from './errors.ts';

@@ -172,6 +172,18 @@ class PeerLink {
   ) {}
 }
 
+/**
+ * The delay before redial number `attempt` (0 for the first after a loss): exponential backoff
+ * with jitter. The ceiling doubles per failed attempt up to `maxMs`; the delay is drawn in
+ * [ceiling/2, ceiling], so that nodes restarting together do not dial in lockstep, and never
+ * below half the ceiling, so that a dead peer is not dialed in a tight loop.
+ */
+export function reconnectDelayMs(attempt: number, baseMs: number, maxMs: number, random: RandomSource): number {
+  const ceiling = Math.min(maxMs, baseMs * 2 ** Math.min(attempt, 30));
+  const half = Math.floor(ceiling / 2);
+  return ceiling - half + random.intBelow(half + 1);
+}
+
 function positiveInt(name: string, v: number | undefined, dflt: number, max = Number.MAX_SAFE_INTEGER): number {
   if (v === undefined) return dflt;
   if (!Number.isSafeInteger(v) || v < 1 || v > max) throw new TransportError('ERR_BAD_OPTIONS', `${name} = ${v}: write an integer in 1..${max}`);
@@ -468,11 +480,7 @@ export class Transport {
 
   private scheduleReconnect(link: PeerLink): void {
     if (this.state !== 'running' || this.links.get(link.id) !== link || link.reconnectTimer !== undefined) return;
-    // Exponential backoff with jitter: the ceiling doubles per failed attempt; the delay is drawn
-    // in [ceiling/2, ceiling] so that nodes restarting together do not dial in lockstep.
-    const ceiling = Math.min(this.reconnectMaxMs, this.reconnectBaseMs * 2 ** Math.min(link.backoffAttempt, 30));
-    const half = Math.floor(ceiling / 2);
-    const delayMs = ceiling - half + this.random.intBelow(half + 1);
+    const delayMs = reconnectDelayMs(link.backoffAttempt, this.reconnectBaseMs, this.reconnectMaxMs, this.random);
     link.backoffAttempt++;
     link.reconnectTimer = setTimeout(() => this.dial(link), delayMs);
   }

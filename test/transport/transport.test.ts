@@ -1,6 +1,6 @@
 import { afterEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Transport } from '../../src/transport/transport.ts';
+import { Transport, reconnectDelayMs } from '../../src/transport/transport.ts';
 import { TransportError } from '../../src/transport/errors.ts';
 import { FrameType, encodeFrame } from '../../src/transport/frame.ts';
 import { encodeMessage } from '../../src/transport/message-codec.ts';
@@ -310,6 +310,18 @@ describe('transport', () => {
     await signal.until(() => a.logger.find('warn', /the listener sent a frame of type 4 after the handshake/) !== undefined, 'refused');
     assert.equal(a.inbox.length, 0);
     await signal.until(() => stalled.authenticated === 2, 'the dialer reconnects');
+  });
+
+  test('reconnect delays double up to the cap, jittered within [ceiling/2, ceiling]', () => {
+    const low = { intBelow: () => 0 };
+    const high = { intBelow: (n: number) => n - 1 };
+    assert.deepEqual([0, 1, 2, 3, 4, 5, 6, 40].map((k) => reconnectDelayMs(k, 50, 1000, low)), [25, 50, 100, 200, 400, 500, 500, 500]);
+    assert.deepEqual([0, 1, 2, 3, 4, 5, 6, 40].map((k) => reconnectDelayMs(k, 50, 1000, high)), [50, 100, 200, 400, 800, 1000, 1000, 1000]);
+    const seen = new Set<number>();
+    let x = 0;
+    const spread = { intBelow: (n: number) => x++ % n };
+    for (let i = 0; i < 201; i++) seen.add(reconnectDelayMs(3, 50, 1000, spread));
+    assert.ok(seen.size > 100 && Math.min(...seen) === 200 && Math.max(...seen) === 400);
   });
 
   test('options are validated when given', () => {
