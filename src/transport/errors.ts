@@ -14,7 +14,8 @@
  *  - ERR_TRANSPORT_CLOSED: the transport was closed.
  *
  * Errors about a peer's bytes are never thrown out of the transport: they close that one
- * connection with a logged reason. Only ERR_BAD_OPTIONS and ERR_TRANSPORT_CLOSED reach the caller.
+ * connection with a logged reason. Only ERR_BAD_OPTIONS, ERR_TRANSPORT_CLOSED, and ERR_PROTOCOL for a
+ * local message that breaks the types' contract (a bug of the sender), reach the caller.
  */
 export type TransportErrorCode =
   | 'ERR_BAD_FRAME'
