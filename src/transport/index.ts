@@ -1,0 +1,10 @@
+export { Transport, reconnectDelayMs, silentLogger } from './transport.ts';
+export type { PeerAddress, PeerStats, QueueFullPolicy, TransportLogger, TransportOptions, TransportStats, TransportTlsOptions } from './transport.ts';
+export type { Direction } from './connection.ts';
+export { TransportError, isTransportError } from './errors.ts';
+export type { TransportErrorCode } from './errors.ts';
+export { encodeMessage, decodeMessage, MESSAGE_CODEC_VERSION } from './message-codec.ts';
+export { FrameDecoder, FrameType, encodeFrame, encodeFrameHeader, FRAME_HEADER_BYTES, FRAME_MAGIC, FRAME_VERSION, DEFAULT_MAX_FRAME_PAYLOAD_BYTES } from './frame.ts';
+export type { Frame } from './frame.ts';
+export { ClientHandshake, ServerHandshake, HANDSHAKE_VERSION, MIN_SECRET_BYTES, MAX_HANDSHAKE_PAYLOAD_BYTES } from './handshake.ts';
+export type { HandshakeConfig, HandshakeStep } from './handshake.ts';
