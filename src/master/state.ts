@@ -110,6 +110,22 @@ export class MetadataState {
     return reads.statfs(this.store);
   }
 
+  /**
+   * Whether `expireSessions` or `expireTrash` proposed at `nowSec` would do something: the leader
+   * asks before proposing them, so an idle group writes nothing. O(sessions) plus O(1) for the trash.
+   */
+  dueWork(nowSec: number): { readonly sessions: boolean; readonly trash: boolean } {
+    let sessions = false;
+    for (const x of this.store.sessions.values()) {
+      if (x.expiresAtSec < nowSec) {
+        sessions = true;
+        break;
+      }
+    }
+    const top = this.store.trashQueue.peek();
+    return { sessions, trash: top !== null && top.expiresAtSec <= nowSec };
+  }
+
   /** Violated invariants, one line each; empty when the namespace is sound. */
   checkInvariants(): string[] {
     return checkInvariants(this.store);

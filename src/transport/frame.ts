@@ -31,6 +31,10 @@ export const FrameType = {
   ClientProof: 3,
   /** One encoded Raft message. */
   Message: 4,
+  /** Client port: a request of the native client protocol (src/api/protocol.ts). */
+  ClientRequest: 5,
+  /** Client port: a response of the native client protocol. */
+  ClientResponse: 6,
 } as const;
 export type FrameType = (typeof FrameType)[keyof typeof FrameType];
 

@@ -1,0 +1,491 @@
+import { connect, type Socket } from 'node:net';
+import {
+  Consistency,
+  decodeResponse,
+  encodeRequest,
+  isRetryable,
+  type ApiErrorCode,
+  type HelloReply,
+  type ReadOutcome,
+  type ReadReply,
+  type ReadRequest,
+  type Request,
+  type Response,
+} from '../api/protocol.ts';
+import { decodeResult, encodeCommand } from '../master/codec.ts';
+import type { Attr, ChunkInfo, Command } from '../master/commands.ts';
+import { ERRNO, type ErrorCode } from '../master/errors.ts';
+import { maxReaddirEntries, retryWindow, rootInode } from '../master/limits.ts';
+import type { DirEntry, StatfsTotals } from '../master/reads.ts';
+import type { CommandResult } from '../master/results.ts';
+import { FrameDecoder, FrameType, encodeFrame } from '../transport/frame.ts';
+
+/** Errors the SDK throws: a file-system error from the metadata (`ENOENT`...), or a request that could not be completed. */
+export class MoosengError extends Error {
+  override readonly name = 'MoosengError';
+  constructor(
+    /** A file-system code (`ENOENT`, `EEXIST`...) or a request-level one (`TIMEOUT`, `UNAVAILABLE`, `BAD_REQUEST`...). */
+    readonly code: ErrorCode | ApiErrorCode | 'CLOSED',
+    message: string,
+    /** Linux errno for file-system codes; 0 otherwise. */
+    readonly errno: number = 0,
+  ) {
+    super(message);
+  }
+}
+
+export interface ClientOptions {
+  /** Client ports of masters (`host:port`); any one reachable master is enough to find the others. */
+  readonly masters: readonly string[];
+  /** How long an operation may take, retries included. Default 15 s. */
+  readonly deadlineMs?: number;
+  /** Where reads go: the leader only (default), or any member (followers and learners answer linearizable reads too). */
+  readonly readFrom?: 'leader' | 'any';
+  /** Read consistency; default linearizable. */
+  readonly consistency?: 'linearizable' | 'lease' | 'local';
+  /** The caller for permission checks. Default root. */
+  readonly uid?: number;
+  readonly gids?: readonly number[];
+  /** Session timeout (renewed by the client while it is open). Default 60 s. */
+  readonly sessionTimeoutSec?: number;
+  /** Per-attempt timeout before trying another master. Default 3 s. */
+  readonly attemptTimeoutMs?: number;
+}
+
+interface Pending {
+  readonly resolve: (r: Response) => void;
+  readonly reject: (e: Error) => void;
+  readonly timer: NodeJS.Timeout;
+}
+
+/** One TCP connection to a master's client port, with pipelined requests. */
+class Connection {
+  private readonly socket: Socket;
+  private readonly pending = new Map<number, Pending>();
+  private readonly decoder = new FrameDecoder(64 * 1024 * 1024);
+  private nextId = 1;
+  private readonly ready: Promise<void>;
+  closed = false;
+
+  constructor(readonly address: string) {
+    const [host, port] = splitAddress(address);
+    this.socket = connect({ host, port, noDelay: true });
+    this.ready = new Promise((resolve, reject) => {
+      this.socket.once('connect', resolve);
+      this.socket.once('error', reject);
+    });
+    this.ready.catch(() => undefined);
+    this.socket.on('data', (chunk: Buffer) => {
+      try {
+        this.decoder.push(chunk);
+        for (let f = this.decoder.next(); f !== undefined; f = this.decoder.next()) {
+          if (f.type !== FrameType.ClientResponse) throw new Error(`unexpected frame type ${f.type}`);
+          const res = decodeResponse(f.payload);
+          const p = this.pending.get(res.id);
+          if (p === undefined) continue;
+          this.pending.delete(res.id);
+          clearTimeout(p.timer);
+          p.resolve(res);
+        }
+      } catch (e) {
+        this.fail(new MoosengError('UNAVAILABLE', `bad response from ${address}: ${(e as Error).message}`));
+      }
+    });
+    this.socket.on('error', (e) => this.fail(new MoosengError('UNAVAILABLE', `${address}: ${e.message}`)));
+    this.socket.on('close', () => this.fail(new MoosengError('UNAVAILABLE', `${address}: connection closed`)));
+  }
+
+  private fail(e: Error): void {
+    this.closed = true;
+    this.socket.destroy();
+    for (const p of this.pending.values()) {
+      clearTimeout(p.timer);
+      p.reject(e);
+    }
+    this.pending.clear();
+  }
+
+  async call(make: (id: number) => Request, timeoutMs: number): Promise<Response> {
+    await this.ready;
+    if (this.closed) throw new MoosengError('UNAVAILABLE', `${this.address}: connection closed`);
+    const id = this.nextId;
+    this.nextId = this.nextId >= 0xffff_ffff ? 1 : this.nextId + 1;
+    return new Promise<Response>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        reject(new MoosengError('TIMEOUT', `${this.address}: no answer within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.pending.set(id, { resolve, reject, timer });
+      this.socket.write(encodeFrame(FrameType.ClientRequest, encodeRequest(make(id))));
+    });
+  }
+
+  close(): void {
+    this.fail(new MoosengError('CLOSED', 'the client was closed'));
+  }
+}
+
+function splitAddress(a: string): [string, number] {
+  const m = /^\[?([^\]]+?)\]?:(\d+)$/.exec(a);
+  if (m === null) throw new MoosengError('BAD_REQUEST', `"${a}" is not host:port`);
+  return [m[1] ?? '', Number(m[2])];
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Options of a new node. */
+export interface CreateOptions {
+  readonly mode?: number;
+  readonly umask?: number;
+}
+
+/**
+ * The mooseng client: finds the leader among the given masters, follows redirects, and retries
+ * retryable failures with backoff inside a deadline. Mutations run in a session and carry a
+ * sequence number; a retry resends the same bytes, so the master's retry cache runs each mutation
+ * exactly once even when the first attempt's answer was lost in a failover.
+ */
+export class MoosengClient {
+  private readonly conns = new Map<string, Connection>();
+  private readonly known: string[];
+  private leaderAddress: string | undefined;
+  private members: HelloReply['members'] = [];
+  private session = 0;
+  private seq = 0;
+  private inFlight = 0;
+  private readonly waitingForSlot: (() => void)[] = [];
+  private renewTimer: NodeJS.Timeout | undefined;
+  private readRobin = 0;
+  private closed = false;
+  private readonly deadlineMs: number;
+  private readonly attemptTimeoutMs: number;
+  readonly uid: number;
+  readonly gids: readonly number[];
+
+  private constructor(private readonly o: ClientOptions) {
+    if (o.masters.length === 0) throw new MoosengError('BAD_REQUEST', 'no master addresses given');
+    for (const a of o.masters) splitAddress(a);
+    this.known = [...o.masters];
+    this.deadlineMs = o.deadlineMs ?? 15_000;
+    this.attemptTimeoutMs = o.attemptTimeoutMs ?? 3_000;
+    this.uid = o.uid ?? 0;
+    this.gids = o.gids ?? [0];
+  }
+
+  /** Connects, learns the members and the leader, and opens a session. */
+  static async connect(o: ClientOptions): Promise<MoosengClient> {
+    const c = new MoosengClient(o);
+    try {
+      await c.discover();
+      const timeoutSec = o.sessionTimeoutSec ?? 60;
+      const r = await c.mutate({ kind: 'sessionOpen', rootInode, flags: 0, timeoutSec }, false);
+      c.session = r.sessionId ?? 0;
+      if (c.session === 0) throw new MoosengError('INTERNAL', 'sessionOpen returned no session id');
+      c.renewTimer = setInterval(() => {
+        c.mutate({ kind: 'sessionRenew', sessionId: c.session }).catch(() => undefined);
+      }, (timeoutSec * 1000) / 3);
+      c.renewTimer.unref();
+    } catch (e) {
+      c.dropConnections();
+      throw e;
+    }
+    return c;
+  }
+
+  get sessionId(): number {
+    return this.session;
+  }
+
+  /** The master that answered last as leader, if known. */
+  get leader(): string | undefined {
+    return this.leaderAddress;
+  }
+
+  /** Asks the masters who they are; records the members' client addresses and the leader. */
+  async discover(): Promise<HelloReply> {
+    const deadline = Date.now() + this.deadlineMs;
+    let last: unknown;
+    for (let attempt = 0; Date.now() < deadline; attempt++) {
+      for (const a of this.candidates()) {
+        try {
+          const res = await this.conn(a).call((id) => ({ op: 'hello', id, clientVersion: 1 }), this.attemptTimeoutMs);
+          if (!res.ok || res.op !== 'hello') continue;
+          this.learn(res.hello);
+          return res.hello;
+        } catch (e) {
+          last = e;
+        }
+      }
+      await sleep(Math.min(500, 20 * 2 ** attempt));
+    }
+    throw new MoosengError('UNAVAILABLE', `no master answered: ${(last as Error | undefined)?.message ?? 'no address'}`);
+  }
+
+  private learn(h: HelloReply): void {
+    this.members = h.members;
+    for (const m of h.members) if (m.clientAddress !== '' && !this.known.includes(m.clientAddress)) this.known.push(m.clientAddress);
+    const l = h.members.find((m) => m.id === h.leaderId);
+    if (l !== undefined && l.clientAddress !== '') this.leaderAddress = l.clientAddress;
+  }
+
+  private candidates(): string[] {
+    const l = this.leaderAddress;
+    return l === undefined ? [...this.known] : [l, ...this.known.filter((a) => a !== l)];
+  }
+
+  private conn(address: string): Connection {
+    let c = this.conns.get(address);
+    if (c === undefined || c.closed) {
+      c = new Connection(address);
+      this.conns.set(address, c);
+    }
+    return c;
+  }
+
+  /**
+   * Sends a request built by `make` until it gets an answer that is not a retryable error, moving
+   * to the leader it is told about or to the next master, with backoff, until the deadline.
+   */
+  private async send(make: (id: number) => Request, targets: () => string[]): Promise<Extract<Response, { ok: true }>> {
+    if (this.closed) throw new MoosengError('CLOSED', 'the client was closed');
+    const deadline = Date.now() + this.deadlineMs;
+    let last: MoosengError | undefined;
+    for (let attempt = 0; ; attempt++) {
+      const list = targets();
+      const target = list[attempt % list.length] ?? this.known[0]!;
+      try {
+        const res = await this.conn(target).call(make, Math.min(this.attemptTimeoutMs, Math.max(1, deadline - Date.now())));
+        if (res.ok) return res;
+        last = new MoosengError(res.code, `${target}: ${res.message}`);
+        if (!isRetryable(res.code)) throw last;
+        if (res.code === 'NOT_LEADER' && res.leaderClientAddress !== '') {
+          this.leaderAddress = res.leaderClientAddress;
+          if (!this.known.includes(res.leaderClientAddress)) this.known.push(res.leaderClientAddress);
+          if (attempt < 3) continue;
+        } else if (target === this.leaderAddress) this.leaderAddress = undefined;
+      } catch (e) {
+        if (e instanceof MoosengError && !isRetryableClientError(e)) throw e;
+        last = e instanceof MoosengError ? e : new MoosengError('UNAVAILABLE', String(e));
+        if (target === this.leaderAddress) this.leaderAddress = undefined;
+      }
+      if (Date.now() >= deadline) break;
+      await sleep(Math.min(Math.max(0, deadline - Date.now()), backoffMs(attempt)));
+      if (this.closed) throw new MoosengError('CLOSED', 'the client was closed');
+    }
+    throw new MoosengError(
+      last?.code === 'TIMEOUT' || last === undefined ? 'TIMEOUT' : last.code,
+      `gave up after ${this.deadlineMs} ms: ${last?.message ?? 'no attempt'}`,
+    );
+  }
+
+  /** Runs one mutation in the session (or none, for sessionOpen) and returns its successful result. */
+  private async mutate(body: DistributiveOmit<Command, 'timeSec' | 'uid' | 'gids' | 'session'>, inSession = true): Promise<Extract<CommandResult, { ok: true }>> {
+    await this.slot();
+    try {
+      const session = inSession ? { id: this.session, seq: ++this.seq } : { id: 0, seq: 0 };
+      // The master replaces the time with its own; the rest is fixed here, so every retry sends the same command.
+      const command = encodeCommand({ ...body, timeSec: 0, uid: this.uid, gids: this.gids, session } as Command);
+      const res = await this.send((id) => ({ op: 'write', id, command }), () => this.candidates());
+      if (res.op !== 'write') throw new MoosengError('INTERNAL', `a write was answered with ${res.op}`);
+      const result = decodeResult(res.result);
+      if (!result.ok) throw new MoosengError(result.code, `${body.kind}: ${result.code}`, result.errno);
+      return result;
+    } finally {
+      this.release();
+    }
+  }
+
+  /** At most `retryWindow` mutations in flight per session: the master keeps the answers of that many. */
+  private async slot(): Promise<void> {
+    if (this.inFlight < retryWindow) {
+      this.inFlight++;
+      return;
+    }
+    await new Promise<void>((resolve) => this.waitingForSlot.push(resolve));
+  }
+
+  private release(): void {
+    const next = this.waitingForSlot.shift();
+    if (next !== undefined) next();
+    else this.inFlight--;
+  }
+
+  private async read(read: ReadRequest): Promise<ReadReply> {
+    const c = this.o.consistency ?? 'linearizable';
+    const consistency = c === 'lease' ? Consistency.lease : c === 'local' ? Consistency.local : Consistency.linearizable;
+    const targets = (): string[] => {
+      if (this.o.readFrom !== 'any') return this.candidates();
+      const all = this.members.map((m) => m.clientAddress).filter((a) => a !== '');
+      if (all.length === 0) return this.candidates();
+      const start = this.readRobin++ % all.length;
+      return [...all.slice(start), ...all.slice(0, start)];
+    };
+    const res = await this.send((id) => ({ op: 'read', id, consistency, read }), targets);
+    if (res.op !== 'read') throw new MoosengError('INTERNAL', `a read was answered with ${res.op}`);
+    return unwrap(res.outcome, read.kind);
+  }
+
+  private caller(): { uid: number; gids: readonly number[] } {
+    return { uid: this.uid, gids: this.gids };
+  }
+
+  // ------------------------------------------------------------------ API by inode
+
+  async mkdir(parent: number, name: string, o: CreateOptions = {}): Promise<Attr> {
+    return attrOf(await this.mutate({ kind: 'mkdir', parent, name, mode: o.mode ?? 0o755, umask: o.umask ?? 0o022 }));
+  }
+
+  async create(parent: number, name: string, o: CreateOptions = {}): Promise<Attr> {
+    return attrOf(await this.mutate({ kind: 'create', parent, name, mode: o.mode ?? 0o644, umask: o.umask ?? 0o022 }));
+  }
+
+  async symlink(parent: number, name: string, target: string): Promise<Attr> {
+    return attrOf(await this.mutate({ kind: 'symlink', parent, name, target }));
+  }
+
+  async link(inode: number, parent: number, name: string): Promise<Attr> {
+    return attrOf(await this.mutate({ kind: 'link', inode, parent, name }));
+  }
+
+  async unlink(parent: number, name: string): Promise<void> {
+    await this.mutate({ kind: 'unlink', parent, name });
+  }
+
+  async rmdir(parent: number, name: string): Promise<void> {
+    await this.mutate({ kind: 'rmdir', parent, name });
+  }
+
+  async rename(srcParent: number, srcName: string, dstParent: number, dstName: string): Promise<Attr> {
+    return attrOf(await this.mutate({ kind: 'rename', srcParent, srcName, dstParent, dstName }));
+  }
+
+  async chmod(inode: number, mode: number): Promise<Attr> {
+    return attrOf(await this.mutate({ kind: 'setattr', inode, setMask: 0x02, mode, newUid: 0, newGid: 0, atimeSec: 0, mtimeSec: 0 }));
+  }
+
+  async chown(inode: number, uid: number, gid: number): Promise<Attr> {
+    return attrOf(await this.mutate({ kind: 'setattr', inode, setMask: 0x04 | 0x08, mode: 0, newUid: uid, newGid: gid, atimeSec: 0, mtimeSec: 0 }));
+  }
+
+  async truncate(inode: number, lengthBytes: number): Promise<Attr> {
+    return attrOf(await this.mutate({ kind: 'truncate', inode, lengthBytes }));
+  }
+
+  async writeChunk(inode: number, index: number): Promise<ChunkInfo> {
+    const r = await this.mutate({ kind: 'writeChunk', inode, index });
+    if (r.chunk === undefined) throw new MoosengError('INTERNAL', 'writeChunk returned no chunk');
+    return r.chunk;
+  }
+
+  async writeChunkEnd(inode: number, index: number, chunkId: number, lengthBytes: number): Promise<void> {
+    await this.mutate({ kind: 'writeChunkEnd', inode, index, chunkId, lengthBytes });
+  }
+
+  async getattr(inode: number): Promise<Attr> {
+    const r = await this.read({ kind: 'getattr', inode });
+    if (r.kind !== 'getattr') throw new MoosengError('INTERNAL', 'mismatched reply');
+    return r.attr;
+  }
+
+  async lookup(parent: number, name: string): Promise<Attr> {
+    const r = await this.read({ kind: 'lookup', parent, name, caller: this.caller() });
+    if (r.kind !== 'lookup') throw new MoosengError('INTERNAL', 'mismatched reply');
+    return r.attr;
+  }
+
+  /** Every entry of a directory, in name order, read page by page. */
+  async readdir(inode: number, pageSize = 1000): Promise<DirEntry[]> {
+    const out: DirEntry[] = [];
+    let after: string | null = null;
+    for (;;) {
+      const r = await this.read({ kind: 'readdir', inode, caller: this.caller(), after, maxEntries: Math.min(pageSize, maxReaddirEntries) });
+      if (r.kind !== 'readdir') throw new MoosengError('INTERNAL', 'mismatched reply');
+      out.push(...r.entries);
+      if (r.cursor === null) return out;
+      after = r.cursor;
+    }
+  }
+
+  async readlink(inode: number): Promise<string> {
+    const r = await this.read({ kind: 'readlink', inode });
+    if (r.kind !== 'readlink') throw new MoosengError('INTERNAL', 'mismatched reply');
+    return r.target;
+  }
+
+  async statfs(): Promise<StatfsTotals> {
+    const r = await this.read({ kind: 'statfs' });
+    if (r.kind !== 'statfs') throw new MoosengError('INTERNAL', 'mismatched reply');
+    return r.totals;
+  }
+
+  async readChunk(inode: number, index: number): Promise<ChunkInfo> {
+    const r = await this.read({ kind: 'readChunk', inode, index });
+    if (r.kind !== 'readChunk') throw new MoosengError('INTERNAL', 'mismatched reply');
+    return r.chunk;
+  }
+
+  // ------------------------------------------------------------------ API by path
+
+  /** The inode of an absolute path (`/` is the root). */
+  async resolve(path: string): Promise<Attr> {
+    let attr = await this.getattr(rootInode);
+    for (const part of splitPath(path)) attr = await this.lookup(attr.inode, part);
+    return attr;
+  }
+
+  /** The parent directory's inode and the last name of a path. */
+  async resolveParent(path: string): Promise<{ parent: number; name: string }> {
+    const parts = splitPath(path);
+    const name = parts.pop();
+    if (name === undefined) throw new MoosengError('EINVAL', `${path} has no last name`, ERRNO.EINVAL);
+    let dir = rootInode;
+    for (const p of parts) dir = (await this.lookup(dir, p)).inode;
+    return { parent: dir, name };
+  }
+
+  /** Closes the session and the connections. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    clearInterval(this.renewTimer);
+    if (this.session !== 0) {
+      try {
+        await this.mutate({ kind: 'sessionClose', sessionId: this.session });
+      } catch {
+        // The session expires on its own.
+      }
+    }
+    this.closed = true;
+    this.dropConnections();
+  }
+
+  private dropConnections(): void {
+    for (const c of this.conns.values()) c.close();
+    this.conns.clear();
+  }
+}
+
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+
+function isRetryableClientError(e: MoosengError): boolean {
+  return e.code === 'UNAVAILABLE' || e.code === 'TIMEOUT' || e.code === 'NOT_LEADER' || e.code === 'SHUTTING_DOWN' || e.code === 'BUSY';
+}
+
+function backoffMs(attempt: number): number {
+  const base = Math.min(500, 10 * 2 ** Math.min(attempt, 6));
+  return base / 2 + Math.random() * (base / 2);
+}
+
+function attrOf(r: Extract<CommandResult, { ok: true }>): Attr {
+  if (r.attr === null) throw new MoosengError('INTERNAL', `inode ${r.inode} has no attributes after the command`);
+  return r.attr;
+}
+
+function unwrap(o: ReadOutcome, what: string): ReadReply {
+  if (!o.ok) throw new MoosengError(o.code, `${what}: ${o.code}`, o.errno);
+  return o.reply;
+}
+
+export function splitPath(path: string): string[] {
+  if (!path.startsWith('/')) throw new MoosengError('EINVAL', `${JSON.stringify(path)} is not an absolute path`, ERRNO.EINVAL);
+  return path.split('/').filter((p) => p !== '' && p !== '.');
+}

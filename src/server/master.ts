@@ -1,0 +1,801 @@
+import { randomBytes, randomInt } from 'node:crypto';
+import { createServer, type Server, type Socket } from 'node:net';
+import type { Logger } from 'pino';
+import {
+  ApiErrorCode,
+  Consistency,
+  decodeRequest,
+  encodeResponse,
+  peekRequestId,
+  ProtocolError,
+  type ReadOutcome,
+  type ReadRequest,
+  type Request,
+  type Response,
+} from '../api/protocol.ts';
+import { CommandCodecError, decodeCommand, encodeCommand, encodeResult } from '../master/codec.ts';
+import { maxReaddirEntries } from '../master/limits.ts';
+import type { CommandResult } from '../master/results.ts';
+import { RaftNode } from '../raft/raft.ts';
+import { seededRandom } from '../raft/random.ts';
+import type { ConfChange, NodeId, ReadState, Role } from '../raft/types.ts';
+import { FileLogStorage } from '../storage/file-log-storage.ts';
+import { NodeFileIO } from '../storage/fileio.ts';
+import { FrameDecoder, FrameType, encodeFrame } from '../transport/frame.ts';
+import { Transport } from '../transport/transport.ts';
+import { AdminError, AdminHttp } from './admin-http.ts';
+import { formatHostPort, parseHostPort, type MasterConfig } from './config.ts';
+import { encodeCommandEntry, encodeMemberEntry, MetadataApp, type MemberRecord } from './metadata-app.ts';
+import { MasterMetrics } from './metrics.ts';
+import { RaftDriver } from './raft-driver.ts';
+
+export interface MasterOptions {
+  readonly config: MasterConfig;
+  readonly secret: Uint8Array;
+  readonly adminToken: string | undefined;
+  readonly log: Logger;
+  /** Called when the master cannot go on (a storage failure): the process must exit. */
+  readonly onFatal: (e: unknown) => void;
+  /** Client requests not answered within this time get TIMEOUT. Default 10 s. */
+  readonly requestTimeoutMs?: number;
+}
+
+/** Version of this master's build, reported in /status. */
+export const masterVersion = '0.1.0';
+
+interface WriteWaiter {
+  readonly reply: (r: Response) => void;
+  readonly id: number;
+  readonly started: bigint;
+  readonly timer: NodeJS.Timeout;
+}
+
+interface ReadWaiter {
+  readonly reply: (r: Response) => void;
+  readonly id: number;
+  readonly read: ReadRequest;
+  readonly consistency: Consistency;
+  readonly started: bigint;
+}
+
+interface ReadBatch {
+  readonly waiters: ReadWaiter[];
+  /** The read index, once known. */
+  index: number;
+  readonly timer: NodeJS.Timeout;
+}
+
+/** The data directory layout: the Raft store lives in `raft/` under the configured directory. */
+export function raftDir(config: MasterConfig): string {
+  return `${config.dataDir}/raft`;
+}
+
+/** Writes the initial membership into a new data directory. Refuses a directory that holds data. */
+export async function initDataDir(config: MasterConfig): Promise<void> {
+  const io = new NodeFileIO();
+  const dir = raftDir(config);
+  const probe = await FileLogStorage.open({ io, dir, initialConfState: config.initialConfState });
+  try {
+    const hs = probe.hardState();
+    if (hs.term !== 0 || probe.lastIndex() !== 0 || probe.snapshot().metadata.index !== 0) {
+      throw new Error(`${dir} already holds a Raft log (term ${hs.term}, last index ${probe.lastIndex()}); refusing to initialise it again`);
+    }
+    const cs = probe.initialState().confState;
+    if (cs.voters.join(',') !== config.initialConfState.voters.join(',') || cs.learners.join(',') !== config.initialConfState.learners.join(',')) {
+      throw new Error(`${dir} was initialised with voters ${cs.voters.join(',')}, not ${config.initialConfState.voters.join(',')}`);
+    }
+  } finally {
+    await probe.close();
+  }
+}
+
+const emptyConf = { voters: [], votersOutgoing: [], learners: [], learnersNext: [], autoLeave: false };
+
+/**
+ * One master: its Raft node over durable storage, the metadata state machine, the peer
+ * transport, the client port and the admin endpoint, driven by Node's event loop.
+ *
+ * Writes: a client's command gets the master's time and goes into the log (batched per turn of
+ * the event loop); when this master applies it, the waiting client gets the result. A follower
+ * forwards writes to the leader (or answers NOT_LEADER, by configuration) and answers once it
+ * applied them itself. Whenever the leader changes, every waiting write is answered with a
+ * retryable NOT_LEADER: the client retries with the same session and sequence, and the retry
+ * cache makes the command run once.
+ *
+ * Reads: linearizable by default; the reads that arrive in one turn share one ReadIndex round,
+ * and are served from this master's state once it has applied up to the read index. Followers
+ * and learners serve reads too (the read index comes from the leader).
+ */
+export class Master {
+  private readonly cfg: MasterConfig;
+  private readonly log: Logger;
+  readonly metrics = new MasterMetrics();
+  private storage!: FileLogStorage;
+  private raft!: RaftNode;
+  private driver!: RaftDriver;
+  private app!: MetadataApp;
+  private transport!: Transport;
+  private admin: AdminHttp | undefined;
+  private clientServer: Server | undefined;
+  private readonly clients = new Set<Socket>();
+  private ticker: NodeJS.Timeout | undefined;
+  private maintenance: NodeJS.Timeout | undefined;
+  private nextRequest = 1;
+  private readonly writeWaiters = new Map<number, WriteWaiter>();
+  private pendingProposals: Uint8Array[] = [];
+  private pendingReads: ReadWaiter[] = [];
+  private readonly readBatches = new Map<string, ReadBatch>();
+  private nextReadBatch = 1;
+  private flushScheduled = false;
+  private stopping = false;
+  private readonly startedAt = Date.now();
+  private readonly requestTimeoutMs: number;
+  private lastLeader: NodeId = 0;
+
+  private constructor(private readonly o: MasterOptions) {
+    this.cfg = o.config;
+    this.log = o.log;
+    this.requestTimeoutMs = o.requestTimeoutMs ?? 10_000;
+  }
+
+  static async start(o: MasterOptions): Promise<Master> {
+    const m = new Master(o);
+    await m.open();
+    return m;
+  }
+
+  get nodeId(): NodeId {
+    return this.cfg.nodeId;
+  }
+
+  private async open(): Promise<void> {
+    const cfg = this.cfg;
+    const log = this.log;
+    this.storage = await FileLogStorage.open({
+      io: new NodeFileIO(),
+      dir: raftDir(cfg),
+      // A directory without data starts with no members: it waits for the leader to add it (see `init`).
+      initialConfState: emptyConf,
+      logger: (event, fields) => log.warn({ ...fields, event }, `storage: ${event}`),
+    });
+    const initialMembers: MemberRecord[] = cfg.peers.map((p) => ({
+      id: p.id,
+      peer: formatHostPort(p.peer),
+      client: formatHostPort(p.client),
+      admin: formatHostPort(p.admin),
+    }));
+    this.app = new MetadataApp(
+      cfg.nodeId,
+      {},
+      {
+        onResult: (request, result) => this.onResult(request, result),
+        onMembers: (members) => this.onMembers(members),
+      },
+      initialMembers,
+    );
+    const snap = this.storage.snapshot();
+    if (snap.metadata.index > 0) this.app.restore(snap);
+    this.raft = new RaftNode({
+      id: cfg.nodeId,
+      storage: this.storage,
+      // Election jitter only: a seeded generator is enough, seeded differently on every start.
+      random: seededRandom(randomInt(0, 2 ** 31)),
+      ...cfg.raft,
+      applied: snap.metadata.index,
+    });
+    this.driver = new RaftDriver({
+      raft: this.raft,
+      storage: this.storage,
+      app: this.app,
+      send: (m) => this.transport.send(m),
+      snapshotEvery: cfg.snapshot.everyEntries,
+      snapshotKeep: cfg.snapshot.keepEntries,
+      onFatal: (e) => {
+        log.fatal({ err: e }, 'storage failure: stopping');
+        this.o.onFatal(e);
+      },
+      onSoftState: (role, leader, term) => this.onSoftState(role, leader, term),
+      onReadState: (rs) => this.onReadState(rs),
+      onApplied: (index, seconds) => {
+        this.metrics.applyLatency.observe(seconds);
+        this.onApplied(index);
+      },
+      onPersisted: (seconds, entries) => {
+        this.metrics.walFsyncLatency.observe(seconds);
+        if (entries > 0) this.metrics.walBatchEntries.observe(entries);
+      },
+    });
+    this.transport = new Transport({
+      nodeId: cfg.nodeId,
+      clusterId: cfg.clusterId,
+      clusterSecret: this.o.secret,
+      listen: { host: cfg.listen.peer.host, port: cfg.listen.peer.port },
+      peers: this.peerAddresses(this.app.members),
+      onMessage: (_from, m) => {
+        this.raft.step(m);
+        this.driver.kick();
+      },
+      onPeerDisconnected: (peer, info) => {
+        log.info({ peer, direction: info.direction, reason: info.reason }, 'peer connection lost');
+        this.raft.reportLeaderConnectionClosed(peer);
+        this.driver.kick();
+      },
+      onPeerConnected: (peer, direction) => log.info({ peer, direction }, 'peer connected'),
+      logger: log.child({ component: 'transport' }),
+    });
+    await this.transport.start();
+    this.ticker = setInterval(() => {
+      this.raft.tick();
+      this.driver.kick();
+    }, cfg.timing.tickMs);
+    this.maintenance = setInterval(() => this.maintain(), 1000);
+    this.driver.kick();
+    await this.listenClients();
+    this.admin = new AdminHttp({
+      host: cfg.listen.admin.host,
+      port: cfg.listen.admin.port,
+      backend: {
+        status: () => this.status(),
+        isLeader: () => this.driver.isLeader,
+        health: () => this.health(),
+        metricsText: () => this.metricsText(),
+        admin: (op, body) => this.adminOp(op, body),
+      },
+      adminToken: this.o.adminToken,
+      log,
+    });
+    await this.admin.listen();
+    const conf = this.storage.initialState().confState;
+    log.info(
+      {
+        node: cfg.nodeId,
+        peer: formatHostPort(cfg.listen.peer),
+        client: formatHostPort(cfg.listen.client),
+        admin: formatHostPort(cfg.listen.admin),
+        voters: conf.voters,
+        learners: conf.learners,
+        snapshotIndex: snap.metadata.index,
+        lastIndex: this.storage.lastIndex(),
+      },
+      conf.voters.length === 0 ? 'master started with no membership: waiting to be added to a group' : 'master started',
+    );
+  }
+
+  private peerAddresses(members: ReadonlyMap<NodeId, MemberRecord>): { id: NodeId; host: string; port: number }[] {
+    const out: { id: NodeId; host: string; port: number }[] = [];
+    for (const m of members.values()) {
+      if (m.id === this.cfg.nodeId) continue;
+      const a = parseHostPort(m.peer);
+      if (typeof a === 'string') {
+        this.log.error({ member: m.id, peer: m.peer, problem: a }, 'member has an unusable peer address');
+        continue;
+      }
+      out.push({ id: m.id, host: a.host, port: a.port });
+    }
+    return out;
+  }
+
+  private onMembers(members: ReadonlyMap<NodeId, MemberRecord>): void {
+    // Called during open() (restore) before the transport exists.
+    if (this.transport !== undefined) this.transport.setPeers(this.peerAddresses(members));
+  }
+
+  // ------------------------------------------------------------------ Raft events
+
+  private onSoftState(role: Role, leader: NodeId, term: number): void {
+    this.metrics.setRole(role);
+    if (role === 'leader') this.metrics.elections.inc();
+    if (leader !== this.lastLeader) {
+      this.metrics.leaderChanges.inc();
+      this.log.info({ role, leader, term }, leader === 0 ? 'no leader' : `leader is ${leader}`);
+      this.lastLeader = leader;
+      // Waiting writes may have been lost with the old leader's log: answer them; their retries are deduplicated.
+      this.failWrites('NOT_LEADER', 'the leader changed while the write was in flight; retry it (same session and sequence)');
+      this.failReads('NOT_LEADER', 'the leader changed while the read was in flight; retry it');
+    }
+  }
+
+  private onResult(request: number, result: CommandResult): void {
+    const w = this.writeWaiters.get(request);
+    if (w === undefined) return;
+    this.writeWaiters.delete(request);
+    clearTimeout(w.timer);
+    this.metrics.proposals.inc({ outcome: result.ok ? 'ok' : 'failed' });
+    this.metrics.requestLatency.observe({ kind: 'write' }, Number(process.hrtime.bigint() - w.started) / 1e9);
+    w.reply({ ok: true, id: w.id, op: 'write', result: encodeResult(result) });
+  }
+
+  private onReadState(rs: ReadState): void {
+    const key = Buffer.from(rs.context).toString('hex');
+    const b = this.readBatches.get(key);
+    if (b === undefined) return;
+    if (rs.index === 0) {
+      this.readBatches.delete(key);
+      clearTimeout(b.timer);
+      for (const w of b.waiters) this.replyError(w.reply, w.id, 'UNAVAILABLE', 'the leader could not confirm its leadership; retry');
+      return;
+    }
+    b.index = rs.index;
+    this.onApplied(this.driver.applied);
+  }
+
+  private onApplied(index: number): void {
+    for (const [key, b] of this.readBatches) {
+      if (b.index === 0 || b.index > index) continue;
+      this.readBatches.delete(key);
+      clearTimeout(b.timer);
+      for (const w of b.waiters) this.serveRead(w);
+    }
+  }
+
+  // ------------------------------------------------------------------ client port
+
+  private async listenClients(): Promise<void> {
+    const server = createServer((socket) => this.acceptClient(socket));
+    this.clientServer = server;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.cfg.listen.client.port, this.cfg.listen.client.host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+  }
+
+  private acceptClient(socket: Socket): void {
+    if (this.stopping) {
+      socket.destroy();
+      return;
+    }
+    socket.setNoDelay(true);
+    this.clients.add(socket);
+    const decoder = new FrameDecoder(this.cfg.client.maxRequestBytes);
+    const peer = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`;
+    const reply = (r: Response): void => {
+      if (socket.destroyed) return;
+      socket.write(encodeFrame(FrameType.ClientResponse, encodeResponse(r)));
+    };
+    socket.on('data', (chunk: Buffer) => {
+      try {
+        decoder.push(chunk);
+        for (let f = decoder.next(); f !== undefined; f = decoder.next()) {
+          if (f.type !== FrameType.ClientRequest) {
+            this.log.warn({ client: peer, type: f.type }, 'client sent a frame that is not a request: closing');
+            socket.destroy();
+            return;
+          }
+          this.onRequest(f.payload, reply);
+        }
+      } catch (e) {
+        this.log.warn({ client: peer, err: (e as Error).message }, 'bad frame from a client: closing');
+        socket.destroy();
+      }
+    });
+    socket.on('error', () => socket.destroy());
+    socket.on('close', () => this.clients.delete(socket));
+  }
+
+  private onRequest(payload: Uint8Array, reply: (r: Response) => void): void {
+    let req: Request;
+    try {
+      req = decodeRequest(payload);
+    } catch (e) {
+      const id = peekRequestId(payload) ?? 0;
+      this.replyError(reply, id, 'BAD_REQUEST', (e as Error).message);
+      return;
+    }
+    if (this.stopping) {
+      this.replyError(reply, req.id, 'SHUTTING_DOWN', 'this master is stopping');
+      return;
+    }
+    switch (req.op) {
+      case 'hello':
+        reply({ ok: true, id: req.id, op: 'hello', hello: this.hello() });
+        return;
+      case 'write':
+        this.onWrite(req.id, req.command, reply);
+        return;
+      case 'read':
+        this.onRead({ reply, id: req.id, read: req.read, consistency: req.consistency, started: process.hrtime.bigint() });
+        return;
+    }
+  }
+
+  private hello(): import('../api/protocol.ts').HelloReply {
+    const conf = this.raft.status().confState;
+    const learners = new Set([...conf.learners, ...conf.learnersNext]);
+    const ids = new Set([...conf.voters, ...conf.votersOutgoing, ...conf.learners, ...conf.learnersNext]);
+    const members = [...ids].sort((a, b) => a - b).map((id) => ({
+      id,
+      learner: learners.has(id),
+      clientAddress: this.app.members.get(id)?.client ?? '',
+    }));
+    return { nodeId: this.cfg.nodeId, leaderId: this.driver.leaderId, role: this.driver.currentRole, members, clusterId: this.cfg.clusterId };
+  }
+
+  private leaderClientAddress(): string {
+    const l = this.driver.leaderId;
+    return l === 0 ? '' : (this.app.members.get(l)?.client ?? '');
+  }
+
+  private replyError(reply: (r: Response) => void, id: number, code: ApiErrorCode, message: string): void {
+    reply({ ok: false, id, code, leaderHint: this.driver.leaderId, leaderClientAddress: this.leaderClientAddress(), message });
+  }
+
+  private onWrite(id: number, commandBytes: Uint8Array, reply: (r: Response) => void): void {
+    if (!this.driver.isLeader && (this.cfg.client.followerWrites === 'redirect' || this.driver.leaderId === 0)) {
+      const leader = this.driver.leaderId;
+      this.replyError(reply, id, leader === 0 ? 'UNAVAILABLE' : 'NOT_LEADER', leader === 0 ? 'no leader is known; retry' : `writes go to the leader, master ${leader}`);
+      return;
+    }
+    let data: Uint8Array;
+    const request = this.nextRequest++;
+    try {
+      // The time of a command is the proposing master's, carried in the command: apply never reads a clock.
+      const cmd = decodeCommand(commandBytes);
+      data = encodeCommandEntry(this.cfg.nodeId, request, encodeCommand({ ...cmd, timeSec: Math.floor(Date.now() / 1000) }));
+    } catch (e) {
+      if (e instanceof CommandCodecError) {
+        this.replyError(reply, id, 'BAD_REQUEST', e.message);
+        return;
+      }
+      throw e;
+    }
+    const timer = setTimeout(() => {
+      if (this.writeWaiters.delete(request)) {
+        this.metrics.proposals.inc({ outcome: 'timeout' });
+        this.replyError(reply, id, 'TIMEOUT', `no answer within ${this.requestTimeoutMs} ms; the write may or may not have taken effect: retry it with the same session and sequence`);
+      }
+    }, this.requestTimeoutMs);
+    this.writeWaiters.set(request, { reply, id, started: process.hrtime.bigint(), timer });
+    this.pendingProposals.push(data);
+    this.scheduleFlush();
+  }
+
+  private onRead(w: ReadWaiter): void {
+    if (w.consistency === Consistency.local) {
+      this.serveRead(w);
+      return;
+    }
+    this.pendingReads.push(w);
+    this.scheduleFlush();
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => {
+      this.flushScheduled = false;
+      this.flush();
+    });
+  }
+
+  /** Proposes the writes and starts one ReadIndex round for the reads that arrived in this turn. */
+  private flush(): void {
+    const proposals = this.pendingProposals;
+    if (proposals.length > 0) {
+      this.pendingProposals = [];
+      const res = this.raft.proposeBatch(proposals);
+      if (!res.ok) {
+        const code: ApiErrorCode = res.code === 'ERR_PROPOSAL_DROPPED' ? 'BUSY' : res.leaderHint === 0 ? 'UNAVAILABLE' : 'NOT_LEADER';
+        for (const data of proposals) {
+          const request = Number(new DataView(data.buffer, data.byteOffset).getBigUint64(5));
+          const w = this.writeWaiters.get(request);
+          if (w === undefined) continue;
+          this.writeWaiters.delete(request);
+          clearTimeout(w.timer);
+          this.metrics.proposals.inc({ outcome: 'refused' });
+          this.replyError(w.reply, w.id, code, `the write was not accepted (${res.code}); retry`);
+        }
+      }
+    }
+    const reads = this.pendingReads;
+    if (reads.length > 0) {
+      this.pendingReads = [];
+      const ctx = Buffer.alloc(12);
+      ctx.writeUInt32BE(this.cfg.nodeId, 0);
+      ctx.writeBigUInt64BE(BigInt(this.nextReadBatch++), 4);
+      const res = this.raft.readIndex(ctx);
+      if (!res.ok) {
+        for (const w of reads) this.replyError(w.reply, w.id, res.leaderHint === 0 ? 'UNAVAILABLE' : 'NOT_LEADER', `the read could not start (${res.code}); retry`);
+      } else {
+        const key = ctx.toString('hex');
+        const timer = setTimeout(() => {
+          const b = this.readBatches.get(key);
+          if (b === undefined) return;
+          this.readBatches.delete(key);
+          for (const w of b.waiters) this.replyError(w.reply, w.id, 'TIMEOUT', `no read index within ${this.requestTimeoutMs} ms; retry`);
+        }, this.requestTimeoutMs);
+        this.readBatches.set(key, { waiters: reads, index: 0, timer });
+      }
+    }
+    this.driver.kick();
+  }
+
+  private serveRead(w: ReadWaiter): void {
+    const s = this.app.state;
+    const q = w.read;
+    let outcome: ReadOutcome;
+    switch (q.kind) {
+      case 'getattr': {
+        const r = s.getattr(q.inode);
+        outcome = r.ok ? { ok: true, reply: { kind: 'getattr', attr: r.attr } } : r;
+        break;
+      }
+      case 'lookup': {
+        const r = s.lookup(q.parent, q.name, q.caller);
+        outcome = r.ok ? { ok: true, reply: { kind: 'lookup', inode: r.inode, attr: r.attr } } : r;
+        break;
+      }
+      case 'readdir': {
+        const r = s.readdir(q.inode, q.caller, q.after, Math.min(Math.max(q.maxEntries, 1), maxReaddirEntries));
+        outcome = r.ok ? { ok: true, reply: { kind: 'readdir', entries: r.entries, cursor: r.cursor } } : r;
+        break;
+      }
+      case 'readlink': {
+        const r = s.readlink(q.inode);
+        outcome = r.ok ? { ok: true, reply: { kind: 'readlink', target: r.target } } : r;
+        break;
+      }
+      case 'access': {
+        const r = s.access(q.inode, q.caller, q.mask);
+        outcome = r.ok ? { ok: true, reply: { kind: 'access' } } : r;
+        break;
+      }
+      case 'statfs':
+        outcome = { ok: true, reply: { kind: 'statfs', totals: s.statfs() } };
+        break;
+      case 'readChunk': {
+        const r = s.readChunk(q.inode, q.index, Math.floor(Date.now() / 1000));
+        outcome = r.ok ? { ok: true, reply: { kind: 'readChunk', chunk: { chunkId: r.chunkId, version: r.version, lengthBytes: r.lengthBytes } } } : r;
+        break;
+      }
+    }
+    const consistency = w.consistency === Consistency.local ? 'local' : this.driver.isLeader ? 'leader' : 'follower';
+    this.metrics.reads.inc({ consistency });
+    this.metrics.requestLatency.observe({ kind: 'read' }, Number(process.hrtime.bigint() - w.started) / 1e9);
+    w.reply({ ok: true, id: w.id, op: 'read', outcome });
+  }
+
+  private failWrites(code: ApiErrorCode, message: string): void {
+    for (const [request, w] of this.writeWaiters) {
+      this.writeWaiters.delete(request);
+      clearTimeout(w.timer);
+      this.metrics.proposals.inc({ outcome: 'interrupted' });
+      this.replyError(w.reply, w.id, code, message);
+    }
+  }
+
+  private failReads(code: ApiErrorCode, message: string): void {
+    for (const [key, b] of this.readBatches) {
+      this.readBatches.delete(key);
+      clearTimeout(b.timer);
+      for (const w of b.waiters) this.replyError(w.reply, w.id, code, message);
+    }
+  }
+
+  // ------------------------------------------------------------------ leader maintenance
+
+  /** The leader expires sessions and trash whose time is up, through the log, with its own clock. */
+  private maintain(): void {
+    if (!this.driver.isLeader || this.stopping) return;
+    const now = Math.floor(Date.now() / 1000);
+    const due = this.app.state.dueWork(now);
+    const header = { timeSec: now, uid: 0, gids: [0], session: { id: 0, seq: 0 } };
+    const datas: Uint8Array[] = [];
+    if (due.sessions) datas.push(encodeCommandEntry(0, 0, encodeCommand({ ...header, kind: 'expireSessions', maxCount: 1000 })));
+    if (due.trash) datas.push(encodeCommandEntry(0, 0, encodeCommand({ ...header, kind: 'expireTrash', maxCount: 10_000 })));
+    if (datas.length === 0) return;
+    this.raft.proposeBatch(datas);
+    this.driver.kick();
+  }
+
+  // ------------------------------------------------------------------ admin
+
+  status(): Record<string, unknown> {
+    const st = this.raft.status();
+    const progress: Record<string, unknown>[] = [];
+    for (const [id, p] of st.progress) {
+      progress.push({ id, match: p.match, next: p.next, state: p.state, lag: Math.max(0, st.lastIndex - p.match), recentActive: p.recentActive });
+    }
+    const ts = this.transport.stats();
+    return {
+      node: this.cfg.nodeId,
+      cluster: this.cfg.clusterId,
+      version: masterVersion,
+      uptimeSec: Math.round((Date.now() - this.startedAt) / 1000),
+      role: st.role,
+      term: st.term,
+      leader: st.leader,
+      commit: st.commit,
+      applied: this.driver.applied,
+      firstIndex: st.firstIndex,
+      lastIndex: st.lastIndex,
+      snapshotIndex: this.storage.snapshot().metadata.index,
+      conf: st.confState,
+      members: [...this.app.members.values()].sort((a, b) => a.id - b.id),
+      progress: st.role === 'leader' ? progress : [],
+      transport: { sent: ts.sent, received: ts.received, dropped: ts.dropped, reconnects: ts.reconnects, peers: ts.peers },
+      storage: this.storage.stats(),
+      namespace: this.app.state.statfs(),
+      waiting: { writes: this.writeWaiters.size, readBatches: this.readBatches.size },
+    };
+  }
+
+  private health(): { ok: boolean; reason: string } {
+    if (this.stopping) return { ok: false, reason: 'stopping' };
+    const st = this.raft.status();
+    if (st.leader === 0) return { ok: false, reason: 'no leader known' };
+    if (st.commit - this.driver.applied > 10_000) return { ok: false, reason: `applied ${this.driver.applied} is far behind commit ${st.commit}` };
+    return { ok: true, reason: st.role === 'leader' ? 'leader' : `following ${st.leader}` };
+  }
+
+  private async metricsText(): Promise<string> {
+    const st = this.raft.status();
+    const m = this.metrics;
+    m.term.set(st.term);
+    m.commitIndex.set(st.commit);
+    m.appliedIndex.set(this.driver.applied);
+    m.lastIndex.set(st.lastIndex);
+    m.setRole(st.role);
+    m.peerLag.reset();
+    if (st.role === 'leader') for (const [id, p] of st.progress) m.peerLag.set({ peer: String(id) }, Math.max(0, st.lastIndex - p.match));
+    const ts = this.transport.stats();
+    m.peerMessages.set({ direction: 'sent' }, ts.sent);
+    m.peerMessages.set({ direction: 'received' }, ts.received);
+    m.peerMessages.set({ direction: 'dropped' }, ts.dropped);
+    return m.text();
+  }
+
+  private requireLeader(): void {
+    if (!this.driver.isLeader) {
+      const l = this.driver.leaderId;
+      throw new AdminError(421, 'ERR_NOT_LEADER', l === 0 ? 'no leader is known' : `membership changes go to the leader, master ${l}`, {
+        leader: l,
+        leaderAdmin: l === 0 ? '' : (this.app.members.get(l)?.admin ?? ''),
+      });
+    }
+  }
+
+  private async adminOp(op: string, body: Readonly<Record<string, unknown>>): Promise<unknown> {
+    const id = body['id'];
+    const nodeId = typeof id === 'number' && Number.isInteger(id) && id > 0 ? id : undefined;
+    switch (op) {
+      case 'add-learner': {
+        this.requireLeader();
+        if (nodeId === undefined) throw new AdminError(400, 'ERR_BAD_REQUEST', 'add-learner needs "id" (a positive integer)');
+        const record: MemberRecord = {
+          id: nodeId,
+          peer: addressField(body, 'peer'),
+          client: addressField(body, 'client'),
+          admin: addressField(body, 'admin'),
+        };
+        await this.proposeAndWait(encodeMemberEntry(record));
+        await this.confChange({ changes: [{ op: 'addLearner', nodeId }] });
+        return { ok: true, added: record };
+      }
+      case 'promote': {
+        this.requireLeader();
+        if (nodeId === undefined) throw new AdminError(400, 'ERR_BAD_REQUEST', 'promote needs "id"');
+        const st = this.raft.status();
+        if (!st.confState.learners.includes(nodeId)) throw new AdminError(409, 'ERR_NOT_LEARNER', `master ${nodeId} is not a learner`);
+        const p = st.progress.get(nodeId);
+        const lag = p === undefined ? Infinity : st.lastIndex - p.match;
+        if (lag > 1000 && body['force'] !== true) {
+          throw new AdminError(409, 'ERR_LEARNER_BEHIND', `master ${nodeId} is ${lag} entries behind; wait for it to catch up (or pass "force": true)`, { lag });
+        }
+        await this.confChange({ changes: [{ op: 'addVoter', nodeId }] });
+        return { ok: true, promoted: nodeId };
+      }
+      case 'remove': {
+        this.requireLeader();
+        if (nodeId === undefined) throw new AdminError(400, 'ERR_BAD_REQUEST', 'remove needs "id"');
+        await this.confChange({ changes: [{ op: 'remove', nodeId }] });
+        const rec = this.app.members.get(nodeId);
+        if (rec !== undefined) await this.proposeAndWait(encodeMemberEntry({ ...rec, removed: true }));
+        return { ok: true, removed: nodeId };
+      }
+      case 'transfer-leader': {
+        this.requireLeader();
+        if (nodeId === undefined) throw new AdminError(400, 'ERR_BAD_REQUEST', 'transfer-leader needs "id"');
+        this.raft.transferLeadership(nodeId);
+        this.driver.kick();
+        const ok = await this.waitFor(() => this.driver.leaderId === nodeId, 3000);
+        if (!ok) throw new AdminError(504, 'ERR_TIMEOUT', `master ${nodeId} did not take over within 3 s`);
+        return { ok: true, leader: nodeId };
+      }
+      case 'snapshot': {
+        const applied = this.driver.applied;
+        await this.storage.createSnapshot(applied, this.driver.conf, this.app.snapshot());
+        this.metrics.snapshotsTaken.inc();
+        return { ok: true, index: applied };
+      }
+      default:
+        throw new AdminError(404, 'ERR_UNKNOWN_OP', `unknown admin operation ${op}; known: add-learner, promote, remove, transfer-leader, snapshot`);
+    }
+  }
+
+  /** Proposes an entry (no client waits on it) and waits until this master applied it. */
+  private async proposeAndWait(data: Uint8Array): Promise<void> {
+    const res = this.raft.propose(data);
+    if (!res.ok || !('index' in res)) throw new AdminError(503, 'ERR_NOT_ACCEPTED', `the proposal was not accepted (${res.ok ? 'forwarded' : res.code})`);
+    this.driver.kick();
+    const index = res.index;
+    const term = res.term;
+    const ok = await this.waitFor(() => this.driver.applied >= index, 5000);
+    if (!ok || this.raft.termAt(index) !== term) throw new AdminError(504, 'ERR_TIMEOUT', `entry ${index} was not applied within 5 s`);
+  }
+
+  private async confChange(cc: ConfChange): Promise<void> {
+    const res = this.raft.proposeConfChange(cc);
+    if (!res.ok) {
+      throw new AdminError(409, res.code, res.code === 'ERR_CONF_CHANGE_PENDING' ? 'another membership change is in progress; retry' : `the change was refused (${res.code})`);
+    }
+    if (!('index' in res)) throw new AdminError(503, 'ERR_NOT_ACCEPTED', 'the change was forwarded; send it to the leader');
+    this.driver.kick();
+    const index = res.index;
+    // Joint changes leave automatically; wait until the configuration is no longer joint.
+    const ok = await this.waitFor(() => this.driver.applied >= index && this.raft.status().confState.votersOutgoing.length === 0 && this.raft.status().confState.learnersNext.length === 0, 10_000);
+    if (!ok) throw new AdminError(504, 'ERR_TIMEOUT', `membership change ${index} did not complete within 10 s`);
+  }
+
+  private waitFor(cond: () => boolean, timeoutMs: number): Promise<boolean> {
+    return new Promise((resolve) => {
+      const deadline = Date.now() + timeoutMs;
+      const check = (): void => {
+        if (cond()) resolve(true);
+        else if (Date.now() > deadline || this.stopping) resolve(false);
+        else setTimeout(check, 5);
+      };
+      check();
+    });
+  }
+
+  // ------------------------------------------------------------------ stop
+
+  /** Stops the master. A leader first hands leadership to the most up-to-date voter, so the group does not wait for an election timeout. */
+  async stop(): Promise<void> {
+    if (this.stopping) return;
+    const st = this.raft.status();
+    if (st.role === 'leader' && st.confState.voters.length > 1) {
+      let best: NodeId = 0;
+      let bestMatch = -1;
+      for (const [id, p] of st.progress) {
+        if (id !== this.cfg.nodeId && st.confState.voters.includes(id) && p.match > bestMatch) {
+          best = id;
+          bestMatch = p.match;
+        }
+      }
+      if (best !== 0) {
+        this.log.info({ to: best }, 'stopping: transferring leadership');
+        this.raft.transferLeadership(best);
+        this.driver.kick();
+        await this.waitFor(() => this.driver.leaderId !== this.cfg.nodeId && this.driver.leaderId !== 0, 2000);
+      }
+    }
+    this.stopping = true;
+    clearInterval(this.ticker);
+    clearInterval(this.maintenance);
+    this.failWrites('SHUTTING_DOWN', 'this master is stopping; retry on another');
+    this.failReads('SHUTTING_DOWN', 'this master is stopping; retry on another');
+    for (const s of this.clients) s.destroy();
+    await new Promise<void>((resolve) => (this.clientServer === undefined ? resolve() : this.clientServer.close(() => resolve())));
+    await this.admin?.close();
+    await this.transport.close();
+    await this.storage.close();
+    this.log.info('master stopped');
+  }
+}
+
+function addressField(body: Readonly<Record<string, unknown>>, key: string): string {
+  const v = body[key];
+  if (typeof v !== 'string') throw new AdminError(400, 'ERR_BAD_REQUEST', `"${key}" must be a "host:port" string`);
+  const a = parseHostPort(v);
+  if (typeof a === 'string') throw new AdminError(400, 'ERR_BAD_REQUEST', `"${key}": ${a}`);
+  return formatHostPort(a);
+}
+
+/** A fresh random secret, hex: for `npm start` and `init` when the operator has none. */
+export function generateSecret(): string {
+  return randomBytes(32).toString('hex');
+}
