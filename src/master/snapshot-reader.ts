@@ -1,27 +1,49 @@
 import { crc32 } from 'node:zlib';
+import { ChunkList } from './chunks.ts';
+import { decodeResult, encodeResult } from './codec.ts';
 import { NodeType } from './commands.ts';
 import { maxEntries, maxNamePoolBytes } from './entries.ts';
 import { invariant } from './errors.ts';
-import { defaultRootGoal, initialInodeCapacity, maxFileLengthBytes, maxInode, maxNameBytes, maxSymlinkTargetBytes, rootInode } from './limits.ts';
+import {
+  initialInodeCapacity,
+  maxChunkIndex,
+  maxFileLengthBytes,
+  maxGoal,
+  maxInode,
+  maxNameBytes,
+  maxSessionId,
+  maxSessionTimeoutSec,
+  maxSymlinkTargetBytes,
+  minGoal,
+  retryWindow,
+  rootInode,
+} from './limits.ts';
 import { compareNameBytes, decodeName } from './namebytes.ts';
+import type { Session } from './sessions.ts';
 import {
   Section,
   SnapshotError,
+  chunkRecordBytes,
   dataFrameMagic,
   dirHeaderBytes,
   entryRecordHeaderBytes,
   freedRecordBytes,
   inodeRecordBytes,
+  maxRetryResultBytes,
   maxSnapshotChunkBytes,
   metaItemBytes,
   minSnapshotChunkBytes,
+  openRecordBytes,
+  retryRecordHeaderBytes,
   sectionHeaderBytes,
   sectionsByVersion,
+  sessionHeaderBytes,
   snapshotFrameHeaderBytes,
   snapshotHeaderBytes,
   snapshotMagic,
   trailerFrameMagic,
   trailerPayloadBytes,
+  trashRecordHeaderBytes,
 } from './snapshot.ts';
 import { MetadataState } from './state.ts';
 import { Store } from './store.ts';
@@ -40,15 +62,17 @@ export function restoreSnapshot(chunks: Iterable<Uint8Array>, options: SnapshotR
   return r.finish();
 }
 
-type Phase = 'header' | 'section' | 'items' | 'dirEntries' | 'end' | 'done';
+/** `sub`: the records that follow an item (a directory's entries, a session's inodes and retry results). */
+type Phase = 'header' | 'section' | 'items' | 'sub' | 'end' | 'done';
 
 /**
  * Push-style restore: `push` bytes as they arrive (split anywhere), then `finish()` for the
  * state. Every field is validated; any defect throws `SnapshotError` (code ERR_BAD_SNAPSHOT),
  * after which the reader refuses further use. No state is returned unless the whole stream was
- * read and the namespace checked (link counts, reachability, the free FIFO). Memory beyond the
- * state being built: one frame (at most the stream's chunkBytes), plus one 32-bit counter per
- * inode slot during `finish`.
+ * read and the namespace checked (link counts, reachability, the free FIFO, files with no name).
+ * The derived structures (sustained set, open counts, trash expiry heap, totals) are rebuilt.
+ * Memory beyond the state being built: one frame (at most the stream's chunkBytes), plus one
+ * 32-bit counter per inode slot during `finish`.
  */
 export class SnapshotReader {
   private failure: SnapshotError | null = null;
@@ -77,13 +101,26 @@ export class SnapshotReader {
   private entries = 0;
   private freed = 0;
   private nameBytes = 0;
+  private lastChunkId = 0;
+  private chunks = 0;
+  private trashed = 0;
+  private lastSessionId = 0;
+  private sessions = 0;
   private lastInode = 0;
   private lastDir = 0;
   private dir = 0;
-  private dirRemaining = 0;
+  /** Sub-records left after the current item. */
+  private subRemaining = 0;
   private entriesSeen = 0;
   private readonly lastName = new Uint8Array(maxNameBytes);
   private lastNameBytes = 0;
+  private lastChunkInode = 0;
+  private lastChunkIndex = -1;
+  private lastTrashed = 0;
+  private session: Session | null = null;
+  private openRemaining = 0;
+  private lastOpen = 0;
+  private lastRetrySeq = 0;
 
   constructor(private readonly options: SnapshotReaderOptions = {}) {
     const cap = options.initialInodeCapacity;
@@ -106,6 +143,7 @@ export class SnapshotReader {
       const store = this.store;
       invariant(store !== null, 'a complete stream built a store');
       verifyNamespace(store, this.nextInode);
+      deriveKept(store, this.nextInode);
       this.finished = true;
       return new MetadataState({}, { store, appliedIndex: this.appliedIndex });
     } catch (e) {
@@ -258,12 +296,9 @@ export class SnapshotReader {
         p = this.readItem(p, end);
         if (this.remaining === 0 && this.phase === 'items') this.endSection();
         return p;
-      case 'dirEntries':
-        p = this.readEntry(p, end);
-        if (--this.dirRemaining === 0) {
-          this.phase = 'items';
-          if (this.remaining === 0) this.endSection();
-        }
+      case 'sub':
+        p = this.section === Section.entries ? this.readEntry(p, end) : this.readSessionRecord(p, end);
+        if (--this.subRemaining === 0) this.endSub();
         return p;
       case 'end':
         throw new SnapshotError('structure', 'records after the end section');
@@ -273,9 +308,35 @@ export class SnapshotReader {
     }
   }
 
+  /** The current item's sub-records are all read. */
+  private endSub(): void {
+    if (this.section === Section.sessions) this.endSession();
+    this.phase = 'items';
+    if (this.remaining === 0) this.endSection();
+  }
+
+  /** The item count the meta section announced for section `id`, or -1 when it announces none. */
+  private announced(id: number): number {
+    switch (id) {
+      case Section.meta:
+        return 1;
+      case Section.inodes:
+        return this.inodes;
+      case Section.freed:
+        return this.freed;
+      case Section.chunks:
+        return this.chunks;
+      case Section.trash:
+        return this.trashed;
+      case Section.sessions:
+        return this.sessions;
+      default:
+        return -1;
+    }
+  }
+
   private startSection(id: number, count: number): void {
-    const expected =
-      id === Section.meta ? 1 : id === Section.inodes ? this.inodes : id === Section.freed ? this.freed : -1;
+    const expected = this.announced(id);
     if (expected >= 0 && count !== expected) throw new SnapshotError('count', `section ${id} has ${count} items, expected ${expected}`);
     if (id === Section.entries && count > this.inodes) throw new SnapshotError('count', `${count} directories with entries, ${this.inodes} inodes`);
     this.phase = 'items';
@@ -308,13 +369,19 @@ export class SnapshotReader {
         if (count === 0 || this.entriesSeen + count > this.entries) throw new SnapshotError('count', `directory ${dir} with ${count} entries`);
         this.lastDir = dir;
         this.dir = dir;
-        this.dirRemaining = count;
+        this.subRemaining = count;
         this.lastNameBytes = 0;
-        this.phase = 'dirEntries';
+        this.phase = 'sub';
         return p + dirHeaderBytes;
       }
       case Section.freed:
         return this.readFreed(p, end);
+      case Section.chunks:
+        return this.readChunk(p, end);
+      case Section.trash:
+        return this.readTrashed(p, end);
+      case Section.sessions:
+        return this.readSession(p, end);
       default:
         throw new SnapshotError('structure', `items of section ${this.section}`);
     }
@@ -337,13 +404,24 @@ export class SnapshotReader {
     this.entries = this.u64(p + 32);
     this.freed = this.u64(p + 40);
     this.nameBytes = this.u64(p + 48);
+    this.lastChunkId = this.u64(p + 56);
+    this.chunks = this.u64(p + 64);
+    this.trashed = this.u64(p + 72);
+    this.lastSessionId = this.u64(p + 80);
+    this.sessions = this.u64(p + 88);
     if (nextInode < rootInode + 1 || nextInode > maxInode + 1) throw new SnapshotError('range', `nextInode ${nextInode}`);
     if (this.inodes < 1 || this.inodes > nextInode - 1 || this.freed !== nextInode - 1 - this.inodes) {
       throw new SnapshotError('count', `${this.inodes} inodes and ${this.freed} freed below nextInode ${nextInode}`);
     }
-    if (this.entries < this.inodes - 1 || this.entries > maxEntries) throw new SnapshotError('count', `${this.entries} entries for ${this.inodes} inodes`);
+    // Files in the trash or sustained have no name, so entries may be fewer than inodes - 1.
+    if (this.entries > maxEntries) throw new SnapshotError('count', `${this.entries} entries`);
     if (this.nameBytes < this.entries || this.nameBytes > this.entries * maxNameBytes || this.nameBytes > maxNamePoolBytes) {
       throw new SnapshotError('count', `${this.nameBytes} name bytes for ${this.entries} entries`);
+    }
+    if (this.chunks > this.lastChunkId) throw new SnapshotError('count', `${this.chunks} chunks, last chunk id ${this.lastChunkId}`);
+    if (this.trashed > this.inodes) throw new SnapshotError('count', `${this.trashed} trashed files, ${this.inodes} inodes`);
+    if (this.lastSessionId > maxSessionId || this.sessions > this.lastSessionId) {
+      throw new SnapshotError('count', `${this.sessions} sessions, last session id ${this.lastSessionId}`);
     }
     this.nextInode = nextInode;
     // Slots up to nextInode - 1 exist; the table then grows by doubling as the state does.
@@ -351,6 +429,8 @@ export class SnapshotReader {
     const store = new Store(delay, capacity);
     store.nextInode = nextInode;
     store.entries.reserve(this.entries, this.nameBytes);
+    store.chunks.nextChunkId = this.lastChunkId + 1;
+    store.nextSessionId = this.lastSessionId + 1;
     this.store = store;
     return p + metaItemBytes;
   }
@@ -365,6 +445,7 @@ export class SnapshotReader {
     const nlink = v.getUint32(p + 27, true);
     const length = this.u64(p + 31);
     const parent = v.getUint32(p + 39, true);
+    const goal = v.getUint8(p + 43);
     if (inode <= this.lastInode || inode >= this.nextInode) throw new SnapshotError('order', `inode ${inode} after ${this.lastInode} (next ${this.nextInode})`);
     if (this.lastInode === 0 && (inode !== rootInode || type !== NodeType.directory || parent !== rootInode)) {
       throw new SnapshotError('namespace', 'the first inode is not the root directory');
@@ -373,12 +454,14 @@ export class SnapshotReader {
     if (mode > 0o7777) throw new SnapshotError('range', `inode ${inode} mode ${mode.toString(8)}`);
     const isDir = type === NodeType.directory;
     if (isDir ? parent === 0 || parent >= this.nextInode : parent !== 0) throw new SnapshotError('range', `inode ${inode} parent ${parent}`);
-    if (nlink < (isDir ? 2 : 1)) throw new SnapshotError('range', `inode ${inode} nlink ${nlink}`);
+    // A file may have no name (trashed or sustained: checked in `finish`); other types have one at least.
+    if (nlink < (isDir ? 2 : type === NodeType.file ? 0 : 1)) throw new SnapshotError('range', `inode ${inode} nlink ${nlink}`);
+    if (goal < minGoal || goal > maxGoal) throw new SnapshotError('range', `inode ${inode} goal ${goal}`);
     if (length > maxFileLengthBytes || (type !== NodeType.file && type !== NodeType.symlink && length !== 0)) {
       throw new SnapshotError('range', `inode ${inode} length ${length}`);
     }
     this.lastInode = inode;
-    s.init(inode, type as Exclude<NodeType, 0>, mode, v.getUint32(p + 7, true), v.getUint32(p + 11, true), v.getUint32(p + 15, true), defaultRootGoal, 0);
+    s.init(inode, type as Exclude<NodeType, 0>, mode, v.getUint32(p + 7, true), v.getUint32(p + 11, true), v.getUint32(p + 15, true), goal, v.getUint32(p + 44, true));
     s.mtimeSec[inode] = v.getUint32(p + 19, true);
     s.ctimeSec[inode] = v.getUint32(p + 23, true);
     s.nlink[inode] = nlink;
@@ -411,10 +494,8 @@ export class SnapshotReader {
     const len = this.frame[p + 4] ?? 0;
     const at = p + entryRecordHeaderBytes;
     this.need(at, len, end, 'entry name');
-    const name = len === 0 ? null : decodeName(this.frame, at, len);
-    if (name === null || name === '.' || name === '..' || name.includes('/') || name.includes('\0')) {
-      throw new SnapshotError('range', `directory ${this.dir}: bad name of ${len} bytes`);
-    }
+    const name = this.entryName(at, len);
+    if (name === null) throw new SnapshotError('range', `directory ${this.dir}: bad name of ${len} bytes`);
     if (this.lastNameBytes > 0 && compareNameBytes(this.lastName, 0, this.lastNameBytes, this.frame, at, len) >= 0) {
       throw new SnapshotError('order', `directory ${this.dir}: ${JSON.stringify(name)} is not after the previous name`);
     }
@@ -440,6 +521,183 @@ export class SnapshotReader {
     s.freedAtSec.push(this.frameView.getUint32(p + 4, true));
     return p + freedRecordBytes;
   }
+
+  /** The name of `len` bytes at `at` if it may be a directory entry's (canonical WTF-8), else null. */
+  private entryName(at: number, len: number): string | null {
+    const name = len === 0 ? null : decodeName(this.frame, at, len);
+    if (name === null || name === '.' || name === '..' || name.includes('/') || name.includes('\0')) return null;
+    return name;
+  }
+
+  private readChunk(p: number, end: number): number {
+    this.need(p, chunkRecordBytes, end, 'chunk');
+    const s = this.storeOrFail();
+    const v = this.frameView;
+    const inode = v.getUint32(p, true);
+    const index = v.getUint32(p + 4, true);
+    const id = this.u64(p + 8);
+    const version = v.getUint32(p + 16, true);
+    if (inode < this.lastChunkInode || (inode === this.lastChunkInode && index <= this.lastChunkIndex)) {
+      throw new SnapshotError('order', `chunk at ${inode}/${index} after ${this.lastChunkInode}/${this.lastChunkIndex}`);
+    }
+    if (inode >= this.nextInode || s.typeOf(inode) !== NodeType.file) throw new SnapshotError('namespace', `chunk ${id} held by ${inode}, not a live file`);
+    if (index > maxChunkIndex) throw new SnapshotError('range', `chunk index ${index} of inode ${inode}`);
+    if (id < 1 || id > this.lastChunkId) throw new SnapshotError('range', `chunk id ${id}, last chunk id ${this.lastChunkId}`);
+    if (version < 1) throw new SnapshotError('range', `chunk ${id} has version 0`);
+    const chunks = s.chunks;
+    if (chunks.table.find(id) >= 0) throw new SnapshotError('namespace', `chunk ${id} is held twice`);
+    let list = chunks.lists.get(inode);
+    if (list === undefined) {
+      list = new ChunkList();
+      chunks.lists.set(inode, list);
+    }
+    list.insert(index, id);
+    chunks.table.insert(id, version, v.getUint32(p + 20, true), inode, index);
+    this.lastChunkInode = inode;
+    this.lastChunkIndex = index;
+    return p + chunkRecordBytes;
+  }
+
+  private readTrashed(p: number, end: number): number {
+    this.need(p, trashRecordHeaderBytes, end, 'trash entry');
+    const s = this.storeOrFail();
+    const v = this.frameView;
+    const inode = v.getUint32(p, true);
+    const expiresAtSec = this.u64(p + 4);
+    const parent = v.getUint32(p + 12, true);
+    const len = this.frame[p + 16] ?? 0;
+    const at = p + trashRecordHeaderBytes;
+    this.need(at, len, end, 'trash entry name');
+    if (inode <= this.lastTrashed) throw new SnapshotError('order', `trashed inode ${inode} after ${this.lastTrashed}`);
+    if (inode >= this.nextInode || s.typeOf(inode) !== NodeType.file || s.nlink[inode] !== 0) {
+      throw new SnapshotError('namespace', `trashed inode ${inode} is not a live file with no name`);
+    }
+    // The directory the name was in may be gone since, but its number was handed out.
+    if (parent < rootInode || parent >= this.nextInode) throw new SnapshotError('range', `trashed inode ${inode} from directory ${parent}`);
+    const name = this.entryName(at, len);
+    if (name === null) throw new SnapshotError('range', `trashed inode ${inode}: bad name of ${len} bytes`);
+    s.trash.set(inode, { expiresAtSec, parent, name });
+    this.lastTrashed = inode;
+    return at + len;
+  }
+
+  private readSession(p: number, end: number): number {
+    this.need(p, sessionHeaderBytes, end, 'session');
+    const s = this.storeOrFail();
+    const v = this.frameView;
+    const id = v.getUint32(p, true);
+    const rootInode = v.getUint32(p + 4, true);
+    const timeoutSec = v.getUint32(p + 9, true);
+    const highestSeq = this.u64(p + 21);
+    const openCount = v.getUint32(p + 29, true);
+    const windowCount = v.getUint8(p + 33);
+    const last = this.session?.id ?? 0;
+    if (id <= last) throw new SnapshotError('order', `session ${id} after ${last}`);
+    if (id > this.lastSessionId) throw new SnapshotError('range', `session ${id}, last session id ${this.lastSessionId}`);
+    if (rootInode < 1 || rootInode >= this.nextInode) throw new SnapshotError('range', `session ${id} root ${rootInode}`);
+    if (timeoutSec < 1 || timeoutSec > maxSessionTimeoutSec) throw new SnapshotError('range', `session ${id} timeout ${timeoutSec}`);
+    if (openCount > this.inodes) throw new SnapshotError('count', `session ${id} holds ${openCount} inodes`);
+    if (windowCount > Math.min(retryWindow, highestSeq) || (highestSeq > 0 && windowCount === 0)) {
+      throw new SnapshotError('count', `session ${id} keeps ${windowCount} results up to seq ${highestSeq}`);
+    }
+    const session: Session = {
+      id,
+      rootInode,
+      flags: v.getUint8(p + 8),
+      timeoutSec,
+      expiresAtSec: this.u64(p + 13),
+      open: new Set(),
+      highestSeq,
+      windowSeq: new Float64Array(retryWindow),
+      windowResult: new Array<Uint8Array | undefined>(retryWindow).fill(undefined),
+    };
+    s.sessions.set(id, session);
+    this.session = session;
+    this.openRemaining = openCount;
+    this.lastOpen = 0;
+    this.lastRetrySeq = 0;
+    this.subRemaining = openCount + windowCount;
+    if (this.subRemaining > 0) this.phase = 'sub';
+    else this.endSession();
+    return p + sessionHeaderBytes;
+  }
+
+  /** One of the current session's held inodes, or one of its retry results. */
+  private readSessionRecord(p: number, end: number): number {
+    const s = this.storeOrFail();
+    const session = this.session;
+    invariant(session !== null, 'a session header came first');
+    const v = this.frameView;
+    if (this.openRemaining > 0) {
+      this.need(p, openRecordBytes, end, 'held inode');
+      const inode = v.getUint32(p, true);
+      if (inode <= this.lastOpen) throw new SnapshotError('order', `session ${session.id} holds ${inode} after ${this.lastOpen}`);
+      if (inode >= this.nextInode || s.typeOf(inode) !== NodeType.file) {
+        throw new SnapshotError('namespace', `session ${session.id} holds ${inode}, not a live file`);
+      }
+      session.open.add(inode);
+      s.openCount.set(inode, (s.openCount.get(inode) ?? 0) + 1);
+      this.lastOpen = inode;
+      this.openRemaining--;
+      return p + openRecordBytes;
+    }
+    this.need(p, retryRecordHeaderBytes, end, 'retry result');
+    const seq = this.u64(p);
+    const len = v.getUint16(p + 8, true);
+    const at = p + retryRecordHeaderBytes;
+    this.need(at, len, end, 'retry result');
+    if (seq < 1 || seq > session.highestSeq || seq <= session.highestSeq - retryWindow) {
+      throw new SnapshotError('range', `session ${session.id} retry seq ${seq} outside the window of ${session.highestSeq}`);
+    }
+    if (seq <= this.lastRetrySeq) throw new SnapshotError('order', `session ${session.id} retry seq ${seq} after ${this.lastRetrySeq}`);
+    const result = this.frame.slice(at, at + len);
+    if (len > maxRetryResultBytes || !canonicalResult(result)) throw new SnapshotError('range', `session ${session.id} retry seq ${seq}: bad result`);
+    session.windowSeq[seq % retryWindow] = seq;
+    session.windowResult[seq % retryWindow] = result;
+    this.lastRetrySeq = seq;
+    return at + len;
+  }
+
+  private endSession(): void {
+    const session = this.session;
+    invariant(session !== null, 'a session was read');
+    if (this.lastRetrySeq !== session.highestSeq) {
+      throw new SnapshotError('range', `session ${session.id} lacks the result of its highest seq ${session.highestSeq}`);
+    }
+  }
+}
+
+/** Whether `bytes` is a result exactly as `encodeResult` writes it. */
+function canonicalResult(bytes: Uint8Array): boolean {
+  try {
+    return Buffer.from(encodeResult(decodeResult(bytes))).equals(bytes);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Rebuilds what derives from the files with no name: each is in the trash or, failing that,
+ * sustained, which needs a session holding it. Then the length totals and the trash expiry heap.
+ */
+function deriveKept(s: Store, nextInode: number): void {
+  let trashLength = 0n;
+  let sustainedLength = 0n;
+  for (let i = 2; i < nextInode; i++) {
+    if (s.type[i] !== NodeType.file || s.nlink[i] !== 0) continue;
+    const length = BigInt(s.lengthBytes[i] ?? 0);
+    if (s.trash.has(i)) {
+      trashLength += length;
+    } else if (s.openCount.has(i)) {
+      s.sustained.add(i);
+      sustainedLength += length;
+    } else {
+      throw new SnapshotError('namespace', `file ${i} has no name, is not in the trash and no session holds it`);
+    }
+  }
+  s.trashLengthBytes = trashLength;
+  s.sustainedLengthBytes = sustainedLength;
+  s.trashQueue.rebuild(s.trash);
 }
 
 /**
