@@ -153,6 +153,8 @@ export class MoosengClient {
   private session = 0;
   private seq = 0;
   private inFlight = 0;
+  /** Sequence numbers of the session's mutations in flight. */
+  private readonly inFlightSeqs = new Set<number>();
   private readonly waitingForSlot: (() => void)[] = [];
   private renewTimer: NodeJS.Timeout | undefined;
   private readRobin = 0;
@@ -280,9 +282,9 @@ export class MoosengClient {
 
   /** Runs one mutation in the session (or none, for sessionOpen) and returns its successful result. */
   private async mutate(body: DistributiveOmit<Command, 'timeSec' | 'uid' | 'gids' | 'session'>, inSession = true): Promise<Extract<CommandResult, { ok: true }>> {
-    await this.slot();
+    const seq = await this.slot(inSession);
     try {
-      const session = inSession ? { id: this.session, seq: ++this.seq } : { id: 0, seq: 0 };
+      const session = inSession ? { id: this.session, seq } : { id: 0, seq: 0 };
       // The master replaces the time with its own; the rest is fixed here, so every retry sends the same command.
       const command = encodeCommand({ ...body, timeSec: 0, uid: this.uid, gids: this.gids, session } as Command);
       const res = await this.send((id) => ({ op: 'write', id, command }), () => this.candidates());
@@ -291,23 +293,38 @@ export class MoosengClient {
       if (!result.ok) throw new MoosengError(result.code, `${body.kind}: ${result.code}`, result.errno);
       return result;
     } finally {
-      this.release();
+      this.release(seq);
     }
   }
 
-  /** At most `retryWindow` mutations in flight per session: the master keeps the answers of that many. */
-  private async slot(): Promise<void> {
-    if (this.inFlight < retryWindow) {
-      this.inFlight++;
-      return;
+  /**
+   * Waits until a mutation may start, and gives it its sequence number (0 outside the session).
+   * The master keeps the answers of the last `retryWindow` sequence numbers of a session and
+   * refuses older ones (RETRY_EXPIRED): a new number is handed out only while the oldest one in
+   * flight stays within that window of it, so that every retry still finds its first answer.
+   * Counting mutations in flight is not enough: one stuck in a failover while the others go on
+   * would fall out of the window.
+   */
+  private async slot(inSession: boolean): Promise<number> {
+    for (;;) {
+      let oldest = Infinity;
+      for (const s of this.inFlightSeqs) oldest = Math.min(oldest, s);
+      const fits = this.inFlight < retryWindow && (!inSession || this.seq + 1 - oldest < retryWindow);
+      if (fits) break;
+      await new Promise<void>((resolve) => this.waitingForSlot.push(resolve));
     }
-    await new Promise<void>((resolve) => this.waitingForSlot.push(resolve));
+    this.inFlight++;
+    if (!inSession) return 0;
+    const seq = ++this.seq;
+    this.inFlightSeqs.add(seq);
+    return seq;
   }
 
-  private release(): void {
-    const next = this.waitingForSlot.shift();
-    if (next !== undefined) next();
-    else this.inFlight--;
+  private release(seq: number): void {
+    this.inFlight--;
+    this.inFlightSeqs.delete(seq);
+    // Every waiter checks again, in the order they came.
+    for (const wake of this.waitingForSlot.splice(0)) wake();
   }
 
   private async read(read: ReadRequest): Promise<ReadReply> {
