@@ -204,6 +204,14 @@ export class Master {
         this.metrics.walFsyncLatency.observe(seconds);
         if (entries > 0) this.metrics.walBatchEntries.observe(entries);
       },
+      onSnapshotTaken: (index, sizeBytes) => {
+        this.metrics.snapshotsTaken.inc();
+        log.info({ index, sizeBytes }, 'snapshot taken');
+      },
+      onSnapshotInstalled: (index) => {
+        this.metrics.snapshotsInstalled.inc();
+        log.info({ index }, 'snapshot from the leader installed');
+      },
     });
     this.transport = new Transport({
       nodeId: cfg.nodeId,
@@ -705,10 +713,9 @@ export class Master {
         return { ok: true, leader: nodeId };
       }
       case 'snapshot': {
-        const applied = this.driver.applied;
-        await this.storage.createSnapshot(applied, this.driver.conf, this.app.snapshot());
-        this.metrics.snapshotsTaken.inc();
-        return { ok: true, index: applied };
+        // Through the driver: one snapshot at a time, never behind one being installed from the leader.
+        const index = await this.driver.snapshotNow();
+        return { ok: true, index };
       }
       default:
         throw new AdminError(404, 'ERR_UNKNOWN_OP', `unknown admin operation ${op}; known: add-learner, promote, remove, transfer-leader, snapshot`);

@@ -33,7 +33,14 @@ export interface DriverOptions {
   readonly onApplied?: (index: number, seconds: number) => void;
   /** A Ready's write became durable: how long it took from the call (group commit included) and how many entries it held. */
   readonly onPersisted?: (seconds: number, entries: number) => void;
+  /** This master wrote a snapshot of its state at `index` (automatic or requested). */
+  readonly onSnapshotTaken?: (index: number, sizeBytes: number) => void;
+  /** A snapshot from the leader was made durable and installed in the state machine. */
+  readonly onSnapshotInstalled?: (index: number) => void;
 }
+
+/** How many times a requested snapshot waits for a snapshot being installed or written before giving up. */
+const maxSnapshotNowAttempts = 100;
 
 interface PendingWrite {
   readonly rd: Ready;
@@ -52,7 +59,8 @@ export class RaftDriver {
   private readonly writes: PendingWrite[] = [];
   private scheduled = false;
   private failed = false;
-  private snapshotting = false;
+  /** The snapshot being written (one at a time, automatic or requested). */
+  private snapshotInFlight: Promise<number> | undefined;
   private role: Role = 'follower';
   private leader: NodeId = 0;
   private term = 0;
@@ -167,6 +175,7 @@ export class RaftDriver {
       this.o.app.restore(rd.snapshot);
       this.applied = rd.snapshot.metadata.index;
       this.conf = rd.snapshot.metadata.confState;
+      this.o.onSnapshotInstalled?.(this.applied);
     }
     const applyStart = process.hrtime.bigint();
     for (const e of rd.committedEntries) {
@@ -187,21 +196,71 @@ export class RaftDriver {
     if (out.ok) this.conf = out.conf;
   }
 
-  /** Takes a snapshot through the store's write queue once enough entries were applied; then compacts the log behind it. */
+  /**
+   * Takes a snapshot once enough entries were applied since the last one; then compacts the log
+   * behind it. Writes in flight do not prevent it (the store queues the snapshot after them, and
+   * they only add entries beyond the applied index), except one installing a snapshot from the
+   * leader: the new snapshot would then be older than the store's and be refused.
+   */
   private maybeSnapshot(): void {
+    if (this.snapshotInFlight !== undefined || this.failed || this.installingSnapshot()) return;
+    if (this.applied - this.o.storage.snapshot().metadata.index < this.o.snapshotEvery) return;
+    // A failure is fatal and reported through onFatal by takeSnapshot.
+    this.takeSnapshot().catch(() => undefined);
+  }
+
+  private installingSnapshot(): boolean {
+    return this.writes.some((w) => w.rd.snapshot !== undefined);
+  }
+
+  /**
+   * Takes a snapshot at the applied index now (the `snapshot` admin operation), after the one in
+   * flight if any; resolves with the index of the store's snapshot (unchanged when nothing was
+   * applied since the last one).
+   */
+  async snapshotNow(): Promise<number> {
     const st = this.o.storage;
-    if (this.snapshotting || this.writes.length > 0) return;
-    const applied = this.applied;
-    if (applied - st.snapshot().metadata.index < this.o.snapshotEvery || applied > st.lastIndex()) return;
-    this.snapshotting = true;
+    for (let attempt = 0; attempt < maxSnapshotNowAttempts; attempt++) {
+      if (this.failed) throw new Error('the Raft driver stopped after a storage failure');
+      const inFlight = this.snapshotInFlight;
+      if (inFlight !== undefined) {
+        await inFlight.catch(() => undefined);
+        continue;
+      }
+      if (this.installingSnapshot()) {
+        await st.sync();
+        await new Promise((resolve) => setImmediate(resolve));
+        continue;
+      }
+      if (this.applied <= st.snapshot().metadata.index) return st.snapshot().metadata.index;
+      return await this.takeSnapshot();
+    }
+    throw new Error(`no snapshot after ${maxSnapshotNowAttempts} attempts: snapshots from the leader kept arriving`);
+  }
+
+  /** Writes the state as of the applied index (with the configuration as of that index), then compacts the log up to `snapshotKeep` entries behind it. */
+  private takeSnapshot(): Promise<number> {
+    const st = this.o.storage;
+    // The state, its index and its configuration are captured together, in one synchronous step: apply runs in between turns only.
+    const index = this.applied;
+    const conf = this.conf;
     const data = this.o.app.snapshot();
-    st.createSnapshot(applied, this.conf, data)
-      .then(async () => {
-        const compactTo = applied - this.o.snapshotKeep;
+    const p = (async (): Promise<number> => {
+      try {
+        await st.createSnapshot(index, conf, data);
+        this.o.onSnapshotTaken?.(index, data.byteLength);
+        const compactTo = index - this.o.snapshotKeep;
         if (compactTo >= st.firstIndex()) await st.compact(compactTo);
-        this.snapshotting = false;
-      })
-      .catch((e: unknown) => this.fail(e));
+        return index;
+      } catch (e) {
+        this.fail(e);
+        throw e;
+      } finally {
+        this.snapshotInFlight = undefined;
+      }
+    })();
+    this.snapshotInFlight = p;
+    return p;
   }
 
   /** Waits for the writes in flight; the node must receive no more input. */
