@@ -678,7 +678,11 @@ export class Master {
           client: addressField(body, 'client'),
           admin: addressField(body, 'admin'),
         };
-        await this.proposeAndWait(encodeMemberEntry(record));
+        const conf = this.raft.status().confState;
+        if ([...conf.voters, ...conf.votersOutgoing, ...conf.learners, ...conf.learnersNext].includes(nodeId)) {
+          throw new AdminError(409, 'ERR_ALREADY_MEMBER', `master ${nodeId} is already a member; remove it first, or choose another id`);
+        }
+        await this.proposeAndWait(encodeMemberEntry(record), () => sameMember(this.app.members.get(nodeId), record));
         await this.confChange({ changes: [{ op: 'addLearner', nodeId }] });
         return { ok: true, added: record };
       }
@@ -687,10 +691,17 @@ export class Master {
         if (nodeId === undefined) throw new AdminError(400, 'ERR_BAD_REQUEST', 'promote needs "id"');
         const st = this.raft.status();
         if (!st.confState.learners.includes(nodeId)) throw new AdminError(409, 'ERR_NOT_LEARNER', `master ${nodeId} is not a learner`);
+        // A learner is caught up when the leader streams entries to it (not probing or sending a snapshot) and it is close behind.
         const p = st.progress.get(nodeId);
         const lag = p === undefined ? Infinity : st.lastIndex - p.match;
-        if (lag > 1000 && body['force'] !== true) {
-          throw new AdminError(409, 'ERR_LEARNER_BEHIND', `master ${nodeId} is ${lag} entries behind; wait for it to catch up (or pass "force": true)`, { lag });
+        const state = p?.state ?? 'unknown';
+        if ((lag > maxPromoteLagEntries || state !== 'replicate') && body['force'] !== true) {
+          throw new AdminError(
+            409,
+            'ERR_LEARNER_BEHIND',
+            `master ${nodeId} is ${lag} entries behind (${state}); wait for it to catch up (or pass "force": true)`,
+            { lag, state },
+          );
         }
         await this.confChange({ changes: [{ op: 'addVoter', nodeId }] });
         return { ok: true, promoted: nodeId };
@@ -700,7 +711,8 @@ export class Master {
         if (nodeId === undefined) throw new AdminError(400, 'ERR_BAD_REQUEST', 'remove needs "id"');
         await this.confChange({ changes: [{ op: 'remove', nodeId }] });
         const rec = this.app.members.get(nodeId);
-        if (rec !== undefined) await this.proposeAndWait(encodeMemberEntry({ ...rec, removed: true }));
+        // A leader that removed itself no longer leads: the member directory keeps the record (it is only an address book).
+        if (rec !== undefined && this.driver.isLeader) await this.proposeAndWait(encodeMemberEntry({ ...rec, removed: true }), () => !this.app.members.has(nodeId));
         return { ok: true, removed: nodeId };
       }
       case 'transfer-leader': {
@@ -722,15 +734,19 @@ export class Master {
     }
   }
 
-  /** Proposes an entry (no client waits on it) and waits until this master applied it. */
-  private async proposeAndWait(data: Uint8Array): Promise<void> {
+  /**
+   * Proposes an entry (no client waits on it) and waits until this master applied it and `took`
+   * holds. The entry's effect is checked, not its term: by the time it is applied it may already
+   * be compacted away, and a leader change may have replaced it with another entry.
+   */
+  private async proposeAndWait(data: Uint8Array, took: () => boolean): Promise<void> {
     const res = this.raft.propose(data);
     if (!res.ok || !('index' in res)) throw new AdminError(503, 'ERR_NOT_ACCEPTED', `the proposal was not accepted (${res.ok ? 'forwarded' : res.code})`);
     this.driver.kick();
     const index = res.index;
-    const term = res.term;
-    const ok = await this.waitFor(() => this.driver.applied >= index, 5000);
-    if (!ok || this.raft.termAt(index) !== term) throw new AdminError(504, 'ERR_TIMEOUT', `entry ${index} was not applied within 5 s`);
+    const applied = await this.waitFor(() => this.driver.applied >= index, 5000);
+    if (!applied) throw new AdminError(504, 'ERR_TIMEOUT', `entry ${index} was not applied within 5 s`);
+    if (!took()) throw new AdminError(503, 'ERR_NOT_ACCEPTED', `entry ${index} was lost in a leader change; retry`);
   }
 
   private async confChange(cc: ConfChange): Promise<void> {
@@ -792,6 +808,13 @@ export class Master {
     await this.storage.close();
     this.log.info('master stopped');
   }
+}
+
+/** A learner is promoted only this close behind the leader's last index (unless forced). */
+const maxPromoteLagEntries = 1000;
+
+function sameMember(a: MemberRecord | undefined, b: MemberRecord): boolean {
+  return a !== undefined && a.peer === b.peer && a.client === b.client && a.admin === b.admin && a.removed !== true;
 }
 
 function addressField(body: Readonly<Record<string, unknown>>, key: string): string {

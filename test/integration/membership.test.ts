@@ -126,6 +126,10 @@ describe('membership changes', { timeout: 90_000 }, () => {
     const res = await leader.admin('promote', { id: 4 }, cluster.adminToken);
     assert.equal(res.status, 200, JSON.stringify(res.body));
     await confEverywhere(cluster.masters, [1, 2, 3, 4], []);
+    const again = await leader.admin('add-learner', cluster.master(4).addresses(), cluster.adminToken);
+    assert.equal(again.status, 409, JSON.stringify(again.body));
+    assert.equal(again.body['error'], 'ERR_ALREADY_MEMBER');
+    await confEverywhere(cluster.masters, [1, 2, 3, 4], []);
     await writesGoOn();
   });
 
