@@ -106,6 +106,8 @@ export interface SimConfig {
     readonly opTimeoutMs: number;
     readonly retryMs: number;
     readonly readRatio: number;
+    /** Metadata clients (namespace commands through the log), besides the key-value ones. */
+    readonly metaCount: number;
   };
   readonly lincheckBudgetMs: number;
 }
@@ -134,7 +136,7 @@ export function deriveConfig(opts: SimOptions): SimConfig {
       leaseDriftTicks: 2,
       maxEntriesPerMsg: r.pick([1, 2, 4, 16, 64]),
       maxInflightMsgs: r.pick([1, 2, 4, 16]),
-      maxSnapshotChunkBytes: r.pick([64, 128, 256, 512]),
+      maxSnapshotChunkBytes: r.pick([512, 1024, 2048, 4096]),
       maxInflightSnapshotChunks: r.pick([1, 2, 4]),
       maxCommittedBytesPerReady: r.pick([256, 4096, 1 << 20]),
       bugs,
@@ -177,6 +179,8 @@ export function deriveConfig(opts: SimOptions): SimConfig {
       opTimeoutMs: r.pick([300, 800, 2000]),
       retryMs: r.pick([50, 150, 300]),
       readRatio: r.pick([0.3, 0.5, 0.6]),
+      // Not drawn from the configuration stream, so adding them left every other parameter of a seed as it was.
+      metaCount: 2,
     },
     lincheckBudgetMs: 2000,
   };

@@ -1,5 +1,11 @@
+import { createHash } from 'node:crypto';
+import { decodeCommand as decodeMetaCommand } from '../../src/master/codec.ts';
+import type { CommandResult } from '../../src/master/mutations.ts';
+import { MetadataState } from '../../src/master/state.ts';
 import type { Entry } from '../../src/raft/types.ts';
 import { chainHash, entryDigest, Hasher } from './hash.ts';
+import { decodeEnvelope, type MetaEnvelope } from './meta-clients.ts';
+import { restoreMeta, snapshotMeta } from './meta-snapshot.ts';
 
 export type WriteKind = 'put' | 'append';
 
@@ -20,7 +26,7 @@ export function encodeCommand(c: KvCommand): Uint8Array {
 }
 
 export function decodeCommand(b: Uint8Array): KvCommand | undefined {
-  if (b.byteLength === 0) return undefined;
+  if (b.byteLength === 0 || decodeEnvelope(b) !== undefined) return undefined;
   const a = JSON.parse(dec.decode(b)) as unknown;
   if (!Array.isArray(a) || a.length !== 5) throw new Error(`malformed command ${dec.decode(b)}`);
   const [client, seq, op, key, value] = a as [number, number, WriteKind, string, string];
@@ -32,14 +38,25 @@ export interface ApplyResult {
   readonly cmd: KvCommand | undefined;
   /** True when the command took effect (not a duplicate of an already applied one). */
   readonly fresh: boolean;
+  /** A metadata command and what applying it answered. */
+  readonly meta?: { readonly env: MetaEnvelope; readonly result: CommandResult; readonly inSession: boolean };
+}
+
+/** The metadata state every simulated node starts from (the options must be equal on every replica). */
+export function newMetadataState(): MetadataState {
+  return new MetadataState({ inodeReuseDelaySec: 30, initialInodeCapacity: 16, rootMode: 0o777, rootTimeSec: 1_700_000_000 });
 }
 
 /**
- * The replicated key-value state machine. Writes are deduplicated by a per-client
- * session (highest applied seq), so retried or duplicated proposals apply at most once.
+ * The replicated state machine of the simulated nodes: a key-value store, whose history the
+ * linearizability checker judges, and the metadata state machine of the product, which
+ * metadata clients drive with namespace commands (entries tagged by `decodeEnvelope`).
+ * Key-value writes are deduplicated by a per-client session (highest applied seq), so retried
+ * or duplicated proposals apply at most once.
  */
 export class KvStateMachine {
   applied = 0;
+  meta = newMetadataState();
   /** Chain hash over every entry applied so far (index, term, content). */
   seqHash = 0;
   private readonly kv = new Map<string, string>();
@@ -61,6 +78,12 @@ export class KvStateMachine {
     this.applied = e.index;
     this.seqHash = chainHash(this.seqHash, e.index, e.term, entryDigest(e));
     if (e.type !== 'normal') return { cmd: undefined, fresh: false };
+    const env = decodeEnvelope(e.data);
+    if (env !== undefined) {
+      const command = decodeMetaCommand(env.command);
+      const result = this.meta.apply(command, { index: e.index });
+      return { cmd: undefined, fresh: false, meta: { env, result, inSession: command.session.id !== 0 } };
+    }
     const cmd = decodeCommand(e.data);
     if (cmd === undefined) return { cmd: undefined, fresh: false };
     const s = this.sessions.get(cmd.client);
@@ -71,16 +94,25 @@ export class KvStateMachine {
     return { cmd, fresh: true };
   }
 
+  /** `u32 length | JSON of the key-value part | metadata snapshot`. */
   serialize(): Uint8Array {
     const kv = [...this.kv.entries()].sort((x, y) => (x[0] < y[0] ? -1 : x[0] > y[0] ? 1 : 0));
     const sessions = [...this.sessions.entries()].sort((x, y) => x[0] - y[0]);
-    return enc.encode(JSON.stringify({ applied: this.applied, seqHash: this.seqHash, kv, sessions }));
+    const json = enc.encode(JSON.stringify({ applied: this.applied, seqHash: this.seqHash, kv, sessions }));
+    const meta = snapshotMeta(this.meta);
+    const out = new Uint8Array(4 + json.byteLength + meta.byteLength);
+    new DataView(out.buffer).setUint32(0, json.byteLength);
+    out.set(json, 4);
+    out.set(meta, 4 + json.byteLength);
+    return out;
   }
 
   static restore(data: Uint8Array): KvStateMachine {
     const sm = new KvStateMachine();
     if (data.byteLength === 0) return sm;
-    const o = JSON.parse(dec.decode(data)) as {
+    const jsonLength = new DataView(data.buffer, data.byteOffset, data.byteLength).getUint32(0);
+    sm.meta = restoreMeta(data.subarray(4 + jsonLength));
+    const o = JSON.parse(dec.decode(data.subarray(4, 4 + jsonLength))) as {
       applied: number;
       seqHash: number;
       kv: [string, string][];
@@ -103,6 +135,7 @@ export class KvStateMachine {
       const s = this.sessions.get(c)!;
       h.num(c).num(s[0]).num(s[1]);
     }
+    h.str(createHash('sha256').update(this.meta.dump()).digest('hex'));
     return h.digest();
   }
 

@@ -131,4 +131,5 @@ export const Stream = {
   storage: 8,
   diskFault: 9,
   diskIo: 10,
+  metaClient: 11,
 } as const;

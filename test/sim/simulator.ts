@@ -2,6 +2,7 @@ import { applyConfChange, decodeConfEntry, describeMessage, emptyConfState, isJo
 import type { ConfState, Entry, LogStorage, Message, NodeId, Ready, ReadState, Role } from '../../src/raft/index.ts';
 import { FileLogStorage, SimFileIO, StorageCorruptionError, StorageError } from '../../src/storage/index.ts';
 import { ClientPool, type ClientPort } from './clients.ts';
+import { ExactlyOnceViolation, MetaClientPool } from './meta-clients.ts';
 import { deriveConfig, describeConfig, replayCommand, type SimConfig, type SimOptions } from './config.ts';
 import { GatedFileIO, rotTargets } from './disk.ts';
 import { EventQueue } from './event-queue.ts';
@@ -153,6 +154,7 @@ export interface RunResult {
   readonly virtualMs: number;
   readonly stats: RunStats;
   readonly clients: ClientPool['stats'];
+  readonly metaClients: MetaClientPool['stats'];
   readonly lincheck: LinResult | undefined;
   readonly history: KvHistory;
 }
@@ -187,6 +189,7 @@ export class Simulator implements World, ClientPort {
   private touched: Host[] = [];
   private current: SimEvent | undefined = undefined;
   readonly pool: ClientPool;
+  readonly metaPool: MetaClientPool;
   readonly stats: RunStats = {
     crashes: 0,
     restarts: 0,
@@ -239,6 +242,8 @@ export class Simulator implements World, ClientPort {
     this.diskMode = this.cfg.storage.mode === 'disk';
     this.nextNodeId = this.cfg.nodes + 1;
     this.pool = new ClientPool(this.cfg, this);
+    // Fewer metadata commands than key-value ones: each is heavier to check, and a few hundred per run cover the kinds.
+    this.metaPool = new MetaClientPool(this.cfg.clients.metaCount, seed, this, { ...this.cfg.clients, thinkMaxMs: Math.max(20, 4 * this.cfg.clients.thinkMaxMs) });
   }
 
   // ------------------------------------------------------------------ World
@@ -291,6 +296,10 @@ export class Simulator implements World, ClientPort {
     return this.phase === 'fault';
   }
 
+  virtualMs(): number {
+    return this.nowUs / US;
+  }
+
   writeAcked(w: AckedWrite): void {
     for (const c of this.checkers) c.onWriteAcked?.(w);
   }
@@ -337,6 +346,7 @@ export class Simulator implements World, ClientPort {
       virtualMs: this.nowUs / US,
       stats: this.stats,
       clients: this.pool.stats,
+      metaClients: this.metaPool.stats,
       lincheck,
       history: this.pool.history,
     };
@@ -373,6 +383,7 @@ export class Simulator implements World, ClientPort {
     if (cfg.membership.enabled) this.at(this.ms(cfg.membership.intervalMs), { k: 'operator' });
     this.at(this.ms(cfg.faultMs), { k: 'liveness' });
     this.pool.start();
+    this.metaPool.start();
   }
 
   private async loop(): Promise<void> {
@@ -501,7 +512,8 @@ export class Simulator implements World, ClientPort {
         this.at(this.nowUs + this.ms(this.cfg.membership.intervalMs * (0.5 + this.opRng.float())), ev);
         return;
       case 'client':
-        this.pool.onTimer(ev.client, ev.opId, ev.token);
+        if (this.metaPool.owns(ev.client)) this.metaPool.onTimer(ev.client, ev.opId, ev.token);
+        else this.pool.onTimer(ev.client, ev.opId, ev.token);
         return;
       case 'liveness':
         this.startLiveness();
@@ -908,6 +920,14 @@ export class Simulator implements World, ClientPort {
     }
     for (const c of this.checkers) c.onApply?.(h, e, h.sm);
     if (res.fresh && res.cmd !== undefined) this.pool.onApplied(res.cmd, e.index);
+    if (res.meta !== undefined) {
+      try {
+        this.metaPool.onApplied(res.meta.env, res.meta.result, e.index, res.meta.inSession);
+      } catch (err) {
+        if (err instanceof ExactlyOnceViolation) throw new Violation('exactly-once', `n${h.id}: ${err.message}`);
+        throw err;
+      }
+    }
   }
 
   private serveReads(h: Host): void {
@@ -1332,6 +1352,11 @@ export class Simulator implements World, ClientPort {
     if (why === undefined) {
       this.stats.livenessMs = (this.nowUs - this.livenessStart) / US;
       this.phase = 'done';
+      for (const h of this.hostMap.values()) {
+        if (!h.up) continue;
+        const bad = h.sm.meta.checkInvariants();
+        if (bad.length > 0) throw new Violation('metadata-invariants', `n${h.id} at the end of the run: ${bad.slice(0, 5).join('; ')}`);
+      }
       return;
     }
     if (this.nowUs - this.livenessStart > this.ms(this.cfg.livenessMs)) {
@@ -1350,6 +1375,7 @@ export class Simulator implements World, ClientPort {
     if (l.view.termAt(st.commit) !== st.term) return 'leader has not committed an entry of its term';
     if (st.commit < this.pool.maxAckedIndex) return `leader commit ${st.commit} below acknowledged write ${this.pool.maxAckedIndex}`;
     if (this.pool.outstanding() > 0) return 'client operations outstanding';
+    if (this.metaPool.outstanding() > 0) return 'metadata client operations outstanding';
     if (l.sm.applied !== st.commit) return `leader n${l.id} has applied ${l.sm.applied} of ${st.commit}`;
     if (!this.healthyMajority(cs.voters, (id) => this.hostMap.get(id)?.corrupted === true)) {
       return `corrupted nodes leave no healthy majority of voters ${JSON.stringify(cs.voters)}`;

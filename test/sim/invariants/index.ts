@@ -3,6 +3,7 @@ import { ElectionSafety } from './election-safety.ts';
 import { LeaderAppendOnly } from './leader-append-only.ts';
 import { LeaderCompleteness } from './leader-completeness.ts';
 import { LogMatching } from './log-matching.ts';
+import { MetadataConsistency } from './metadata.ts';
 import { ReadFreshness } from './read-freshness.ts';
 import { StateMachineSafety } from './state-machine-safety.ts';
 import type { Checker } from './types.ts';
@@ -21,6 +22,7 @@ export function makeCheckers(): { all: Checker[]; logMatching: LogMatching } {
     new StateMachineSafety(),
     new CommitMonotonicity(),
     new ReadFreshness(),
+    new MetadataConsistency(),
   ];
   return { all, logMatching };
 }
