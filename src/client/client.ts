@@ -248,9 +248,9 @@ export class MoosengClient {
    * Sends a request built by `make` until it gets an answer that is not a retryable error, moving
    * to the leader it is told about or to the next master, with backoff, until the deadline.
    */
-  private async send(make: (id: number) => Request, targets: () => string[]): Promise<Extract<Response, { ok: true }>> {
+  private async send(make: (id: number) => Request, targets: () => string[], deadlineMs = this.deadlineMs): Promise<Extract<Response, { ok: true }>> {
     if (this.closed) throw new MoosengError('CLOSED', 'the client was closed');
-    const deadline = Date.now() + this.deadlineMs;
+    const deadline = Date.now() + deadlineMs;
     let last: MoosengError | undefined;
     for (let attempt = 0; ; attempt++) {
       const list = targets();
@@ -276,18 +276,22 @@ export class MoosengClient {
     }
     throw new MoosengError(
       last?.code === 'TIMEOUT' || last === undefined ? 'TIMEOUT' : last.code,
-      `gave up after ${this.deadlineMs} ms: ${last?.message ?? 'no attempt'}`,
+      `gave up after ${deadlineMs} ms: ${last?.message ?? 'no attempt'}`,
     );
   }
 
   /** Runs one mutation in the session (or none, for sessionOpen) and returns its successful result. */
-  private async mutate(body: DistributiveOmit<Command, 'timeSec' | 'uid' | 'gids' | 'session'>, inSession = true): Promise<Extract<CommandResult, { ok: true }>> {
+  private async mutate(
+    body: DistributiveOmit<Command, 'timeSec' | 'uid' | 'gids' | 'session'>,
+    inSession = true,
+    deadlineMs = this.deadlineMs,
+  ): Promise<Extract<CommandResult, { ok: true }>> {
     const seq = await this.slot(inSession);
     try {
       const session = inSession ? { id: this.session, seq } : { id: 0, seq: 0 };
       // The master replaces the time with its own; the rest is fixed here, so every retry sends the same command.
       const command = encodeCommand({ ...body, timeSec: 0, uid: this.uid, gids: this.gids, session } as Command);
-      const res = await this.send((id) => ({ op: 'write', id, command }), () => this.candidates());
+      const res = await this.send((id) => ({ op: 'write', id, command }), () => this.candidates(), deadlineMs);
       if (res.op !== 'write') throw new MoosengError('INTERNAL', `a write was answered with ${res.op}`);
       const result = decodeResult(res.result);
       if (!result.ok) throw new MoosengError(result.code, `${body.kind}: ${result.code}`, result.errno);
@@ -466,7 +470,8 @@ export class MoosengClient {
     clearInterval(this.renewTimer);
     if (this.session !== 0) {
       try {
-        await this.mutate({ kind: 'sessionClose', sessionId: this.session });
+        // Bounded: with no master reachable, closing must not wait out the whole deadline.
+        await this.mutate({ kind: 'sessionClose', sessionId: this.session }, true, Math.min(this.deadlineMs, closeDeadlineMs));
       } catch {
         // The session expires on its own.
       }
@@ -480,6 +485,9 @@ export class MoosengClient {
     this.conns.clear();
   }
 }
+
+/** How long `close()` tries to close the session; the session expires on its own otherwise. */
+const closeDeadlineMs = 2000;
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 

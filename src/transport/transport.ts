@@ -571,6 +571,14 @@ export class Transport {
     old?.close('replaced by a newer connection from the same peer', 'info', undefined);
     this.logger.info({ node: this.nodeId, peer, direction: 'inbound', remote: conn.remote }, 'peer connection established');
     this.options.onPeerConnected?.(peer, 'inbound');
+    // The peer is up again (it just proved it): a dial of ours waiting out its backoff goes now,
+    // instead of leaving this direction silent for up to reconnectMaxMs.
+    if (link.reconnectTimer !== undefined && link.outbound === undefined) {
+      clearTimeout(link.reconnectTimer);
+      link.reconnectTimer = undefined;
+      link.backoffAttempt = 0;
+      this.dial(link);
+    }
   }
 
   private onConnectionClose(conn: Connection, reason: string, level: CloseLevel, code: string | undefined): void {

@@ -102,6 +102,30 @@ describe('transport', () => {
     await signal.until(() => inboxFrom(a!, 2).includes(9), 'delivery from the restarted node');
   });
 
+  test('a restarted peer that dials in cuts short our backoff: we dial it back at once', async () => {
+    // Backoff long enough that only the inbound connection can explain a prompt redial.
+    const slow = { reconnectBaseMs: 60_000, reconnectMaxMs: 60_000 };
+    const [a, b] = await startCluster(signal, 2, slow);
+    const nodes = [a!, b!];
+    cleanups.push(() => closeAll(nodes));
+    a!.t.send(heartbeat(1, 2, 1));
+    await signal.until(() => b!.inbox.length === 1, 'first delivery');
+    const port = b!.port;
+    await b!.t.close();
+    await signal.until(() => a!.disconnected.some((d) => d.peer === 2 && d.direction === 'outbound'), 'A sees its connection to B lost');
+    // A's link now waits 30-60 s before dialling B again.
+    const attempts = a!.t.stats().peers[0]!.dialAttempts;
+    assert.equal(attempts, 1);
+    const b2 = await startNode(signal, 2, { ...slow, listen: { host: HOST, port } });
+    nodes[1] = b2;
+    b2.t.setPeers([addressOf(a!)]);
+    b2.t.send(heartbeat(2, 1, 7));
+    await signal.until(() => inboxFrom(a!, 2).includes(7), 'B2 reaches A');
+    a!.t.send(heartbeat(1, 2, 8));
+    await signal.until(() => inboxFrom(b2, 1).includes(8), 'A reaches B2 without waiting out its backoff', 5_000);
+    assert.equal(a!.t.stats().peers[0]!.dialAttempts, attempts + 1);
+  });
+
   test('reconnects after the remote drops the connection without restarting', async () => {
     const [a, b] = track(await startCluster(signal, 2));
     await signal.until(() => a!.t.stats().peers[0]!.connectedOut && b!.t.stats().peers[0]!.connectedIn, 'connected');
