@@ -187,7 +187,10 @@ export class Master {
       raft: this.raft,
       storage: this.storage,
       app: this.app,
-      send: (m) => this.transport.send(m),
+      send: (m) => {
+        if (m.type === 'snapshot') this.metrics.snapshotChunksSent.inc();
+        this.transport.send(m);
+      },
       snapshotEvery: cfg.snapshot.everyEntries,
       snapshotKeep: cfg.snapshot.keepEntries,
       onFatal: (e) => {

@@ -63,6 +63,11 @@ export class MasterMetrics {
   });
   readonly snapshotsTaken = new Counter({ name: 'mooseng_snapshots_taken_total', help: 'Snapshots written by this master', registers: [this.registry] });
   readonly snapshotsInstalled = new Counter({ name: 'mooseng_snapshots_installed_total', help: 'Snapshots received from the leader and installed', registers: [this.registry] });
+  readonly snapshotChunksSent = new Counter({
+    name: 'mooseng_snapshot_chunks_sent_total',
+    help: 'Snapshot chunks this master (as leader) sent to members that were too far behind for the log',
+    registers: [this.registry],
+  });
   readonly peerMessages = new Gauge({
     name: 'mooseng_transport_messages',
     help: 'Peer messages by direction since start (sent, received, dropped)',

@@ -79,6 +79,7 @@ describe('catch-up by snapshot', { timeout: 90_000 }, () => {
     assert.ok(fs.snapshotIndex > stoppedAt.lastIndex, `follower installed a snapshot (index ${fs.snapshotIndex}, it stopped at ${stoppedAt.lastIndex})`);
     assert.ok(fs.firstIndex > stoppedAt.lastIndex, `the follower's log starts after the snapshot (first ${fs.firstIndex})`);
     assert.ok(await metric(follower, 'mooseng_snapshots_installed_total') >= 1, 'the follower counts the installed snapshot');
+    assert.ok(await metric(leader, 'mooseng_snapshot_chunks_sent_total') >= 1, 'the leader counts the snapshot chunks it sent');
     assert.deepEqual(fs.conf.voters, [1, 2, 3]);
     assert.equal(fs.members.length, 3, 'the member directory came with the snapshot');
     assert.equal(await localCount(follower, dir), 1100, 'a local read on the follower sees every file');
