@@ -10,6 +10,8 @@ export interface AdminBackend {
   /** Whether this master can serve: it knows a leader and its state machine is not far behind. */
   health(): { readonly ok: boolean; readonly reason: string };
   metricsText(): Promise<string>;
+  /** The applied index, a digest of the replicated metadata at it, and the invariant checker's findings (O(namespace)). */
+  stateCheck(): { readonly applied: number; readonly digest: string; readonly invariants: readonly string[] };
   /** A membership or maintenance operation; throws an AdminError for a refused one. */
   admin(op: string, body: Readonly<Record<string, unknown>>): Promise<unknown>;
 }
@@ -44,6 +46,9 @@ const maxBodyBytes = 64 * 1024;
  * - `GET /health`: 200 when the master can serve, 503 otherwise;
  * - `GET /leader`: 200 only on the leader (for load balancers and probes), 503 elsewhere;
  * - `GET /metrics`: Prometheus text format;
+ * - `GET /debug/state`: the applied index, a SHA-256 of the metadata snapshot stream at that index
+ *   (equal on masters in the same state) and the metadata invariant checker's findings. It walks
+ *   the whole namespace: for tests and diagnosis, not for frequent polling;
  * - `POST /admin/<op>` with `Authorization: Bearer <token>` and a JSON body: membership and
  *   maintenance operations (see the master's `admin`).
  */
@@ -100,8 +105,10 @@ export class AdminHttp {
           res.end(text);
           return;
         }
+        case '/debug/state':
+          return json(res, 200, b.stateCheck());
         default:
-          return json(res, 404, { error: 'ERR_NOT_FOUND', message: `no such endpoint ${path}; try /status, /health, /leader, /metrics` });
+          return json(res, 404, { error: 'ERR_NOT_FOUND', message: `no such endpoint ${path}; try /status, /health, /leader, /metrics, /debug/state` });
       }
     }
     if (req.method === 'POST' && path.startsWith('/admin/')) {

@@ -1,4 +1,4 @@
-import { randomBytes, randomInt } from 'node:crypto';
+import { createHash, randomBytes, randomInt } from 'node:crypto';
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Logger } from 'pino';
 import {
@@ -16,6 +16,7 @@ import {
 import { CommandCodecError, decodeCommand, encodeCommand, encodeResult } from '../master/codec.ts';
 import { maxReaddirEntries } from '../master/limits.ts';
 import type { CommandResult } from '../master/results.ts';
+import { writeSnapshot } from '../master/snapshot.ts';
 import { RaftNode } from '../raft/raft.ts';
 import { seededRandom } from '../raft/random.ts';
 import type { ConfChange, NodeId, ReadState, Role } from '../raft/types.ts';
@@ -250,6 +251,7 @@ export class Master {
         isLeader: () => this.driver.isLeader,
         health: () => this.health(),
         metricsText: () => this.metricsText(),
+        stateCheck: () => this.stateCheck(),
         admin: (op, body) => this.adminOp(op, body),
       },
       adminToken: this.o.adminToken,
@@ -631,6 +633,12 @@ export class Master {
       namespace: this.app.state.statfs(),
       waiting: { writes: this.writeWaiters.size, readBatches: this.readBatches.size },
     };
+  }
+
+  private stateCheck(): { applied: number; digest: string; invariants: string[] } {
+    const h = createHash('sha256');
+    for (const chunk of writeSnapshot(this.app.state)) h.update(chunk);
+    return { applied: this.driver.applied, digest: h.digest('hex'), invariants: this.app.state.checkInvariants() };
   }
 
   private health(): { ok: boolean; reason: string } {

@@ -219,6 +219,13 @@ export class MasterProcess {
     return (await res.json()) as StatusDoc;
   }
 
+  /** GET /debug/state: applied index, digest of the metadata, invariant checker findings. */
+  async stateCheck(): Promise<{ applied: number; digest: string; invariants: string[] }> {
+    const res = await fetch(`${this.adminUrl}/debug/state`, { signal: AbortSignal.timeout(10_000) });
+    if (res.status !== 200) throw new Error(`/debug/state of master ${this.id}: HTTP ${res.status}`);
+    return (await res.json()) as { applied: number; digest: string; invariants: string[] };
+  }
+
   async isLeader(): Promise<boolean> {
     const res = await fetch(`${this.adminUrl}/leader`, { signal: AbortSignal.timeout(2000) });
     await res.arrayBuffer();
