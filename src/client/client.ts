@@ -123,6 +123,11 @@ class Connection {
   close(): void {
     this.fail(new MoosengError('CLOSED', 'the client was closed'));
   }
+
+  /** Drops a connection that stopped answering: its other requests fail as retryable, and the next call dials afresh. */
+  abandon(reason: string): void {
+    this.fail(new MoosengError('UNAVAILABLE', `${this.address}: ${reason}`));
+  }
 }
 
 function splitAddress(a: string): [string, number] {
@@ -149,6 +154,10 @@ export class MoosengClient {
   private readonly conns = new Map<string, Connection>();
   private readonly known: string[];
   private leaderAddress: string | undefined;
+  /** The master that answered the last request (writes may be answered by a forwarding follower). */
+  private lastGood: string | undefined;
+  /** Masters that timed out or refused a connection, and until when they are tried last. */
+  private readonly suspectUntil = new Map<string, number>();
   private members: HelloReply['members'] = [];
   private session = 0;
   private seq = 0;
@@ -230,9 +239,23 @@ export class MoosengClient {
     if (l !== undefined && l.clientAddress !== '') this.leaderAddress = l.clientAddress;
   }
 
+  /**
+   * Masters in the order to try them: the leader if known, then the master that answered last,
+   * then the others; a master that timed out or refused connections recently goes last, so that
+   * one cut off without a connection reset does not cost every request an attempt timeout.
+   */
   private candidates(): string[] {
-    const l = this.leaderAddress;
-    return l === undefined ? [...this.known] : [l, ...this.known.filter((a) => a !== l)];
+    const order: string[] = [];
+    for (const a of [this.leaderAddress, this.lastGood, ...this.known]) if (a !== undefined && !order.includes(a)) order.push(a);
+    const now = Date.now();
+    const ok = order.filter((a) => (this.suspectUntil.get(a) ?? 0) <= now);
+    return [...ok, ...order.filter((a) => !ok.includes(a))];
+  }
+
+  private suspect(address: string): void {
+    this.suspectUntil.set(address, Date.now() + 2 * this.attemptTimeoutMs);
+    if (this.leaderAddress === address) this.leaderAddress = undefined;
+    if (this.lastGood === address) this.lastGood = undefined;
   }
 
   private conn(address: string): Connection {
@@ -252,23 +275,35 @@ export class MoosengClient {
     if (this.closed) throw new MoosengError('CLOSED', 'the client was closed');
     const deadline = Date.now() + deadlineMs;
     let last: MoosengError | undefined;
+    // Masters tried in this call: each attempt goes to the first candidate not tried yet, so a
+    // retry never returns straight to the master that just failed while others remain.
+    const tried = new Set<string>();
     for (let attempt = 0; ; attempt++) {
       const list = targets();
-      const target = list[attempt % list.length] ?? this.known[0]!;
+      if (list.every((a) => tried.has(a))) tried.clear();
+      const target = list.find((a) => !tried.has(a)) ?? this.known[0]!;
+      tried.add(target);
       try {
         const res = await this.conn(target).call(make, Math.min(this.attemptTimeoutMs, Math.max(1, deadline - Date.now())));
-        if (res.ok) return res;
+        if (res.ok) {
+          this.lastGood = target;
+          this.suspectUntil.delete(target);
+          return res;
+        }
         last = new MoosengError(res.code, `${target}: ${res.message}`);
         if (!isRetryable(res.code)) throw last;
         if (res.code === 'NOT_LEADER' && res.leaderClientAddress !== '') {
           this.leaderAddress = res.leaderClientAddress;
           if (!this.known.includes(res.leaderClientAddress)) this.known.push(res.leaderClientAddress);
+          tried.delete(res.leaderClientAddress);
           if (attempt < 3) continue;
         } else if (target === this.leaderAddress) this.leaderAddress = undefined;
       } catch (e) {
         if (e instanceof MoosengError && !isRetryableClientError(e)) throw e;
         last = e instanceof MoosengError ? e : new MoosengError('UNAVAILABLE', String(e));
-        if (target === this.leaderAddress) this.leaderAddress = undefined;
+        this.suspect(target);
+        // A connection that let a request time out may be dead without knowing it (a partition sends no reset).
+        if (last.code === 'TIMEOUT') this.conns.get(target)?.abandon('no answer in time');
       }
       if (Date.now() >= deadline) break;
       await sleep(Math.min(Math.max(0, deadline - Date.now()), backoffMs(attempt)));
