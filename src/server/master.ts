@@ -1,4 +1,5 @@
 import { createHash, randomBytes, randomInt } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Logger } from 'pino';
 import {
@@ -217,7 +218,12 @@ export class Master {
         log.info({ index }, 'snapshot from the leader installed');
       },
     });
+    const tls =
+      cfg.tls === undefined
+        ? undefined
+        : { key: await readFile(cfg.tls.keyFile), cert: await readFile(cfg.tls.certFile), ca: await readFile(cfg.tls.caFile) };
     this.transport = new Transport({
+      ...(tls === undefined ? {} : { tls }),
       nodeId: cfg.nodeId,
       clusterId: cfg.clusterId,
       clusterSecret: this.o.secret,

@@ -74,6 +74,8 @@ export interface ClusterOptions {
   readonly spares?: number;
   readonly snapshot?: { readonly everyEntries: number; readonly keepEntries: number };
   readonly logLevel?: MasterConfig['log']['level'];
+  /** Mutual TLS between the masters (PEM files). */
+  readonly tls?: MasterConfig['tls'];
 }
 
 export interface StatusDoc {
@@ -282,6 +284,7 @@ export class Cluster {
         peers,
         snapshot: o.snapshot === undefined ? cfg.snapshot : { ...cfg.snapshot, ...o.snapshot },
         log: { level: o.logLevel ?? 'info' },
+        tls: o.tls,
       };
       const file = join(dir, `master-${cfg.nodeId}.toml`);
       await writeFile(file, renderConfig(config));
