@@ -11,7 +11,7 @@
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { MemoryStorage, RaftNode, seededRandom } from '../src/raft/index.ts';
-import type { ConfState, Message, NodeId, RandomSource, Ready } from '../src/raft/index.ts';
+import type { ConfState, Message, NodeId, Ready } from '../src/raft/index.ts';
 
 // ---------------------------------------------------------------- parameters
 

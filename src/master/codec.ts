@@ -1,6 +1,6 @@
 import { noSession, type Attr, type Command, type MknodType, type SessionRef } from './commands.ts';
 import { ERRNO, fail, type ErrorCode } from './errors.ts';
-import { maxGidsPerCommand, maxNameBytes, maxSequence, maxSymlinkTargetBytes } from './limits.ts';
+import { maxGidsPerCommand, maxNameBytes, maxSymlinkTargetBytes } from './limits.ts';
 import { readAttr, Reader, writeAttr, Writer } from './bytes.ts';
 import type { CommandResult } from './results.ts';
 

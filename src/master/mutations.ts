@@ -101,7 +101,7 @@ function checkNewEntry(
 }
 
 /** Owner and group of a new inode; a setgid directory passes on its group (inode_init_owner). */
-function ownerOf(s: Store, parent: number, uid: number, gids: readonly number[]): { gid: number; sgidDir: boolean } {
+function ownerOf(s: Store, parent: number, gids: readonly number[]): { gid: number; sgidDir: boolean } {
   if (((s.mode[parent] ?? 0) & S_ISGID) !== 0) return { gid: s.gid[parent] ?? 0, sgidDir: true };
   return { gid: primaryGid(gids), sgidDir: false };
 }
@@ -120,7 +120,7 @@ function mkdir(s: Store, c: MkdirCommand): CommandResult {
   if (isFailure(d)) return d;
   const inode = s.allocate(c.timeSec);
   if (isFailure(inode)) return inode;
-  const owner = ownerOf(s, c.parent, c.uid, c.gids);
+  const owner = ownerOf(s, c.parent, c.gids);
   let mode = c.mode & ~c.umask & 0o1777;
   if (owner.sgidDir) mode |= S_ISGID;
   s.init(inode, NodeType.directory, mode, c.uid, owner.gid, c.timeSec, s.goal[c.parent] ?? 0, s.trashTimeSec[c.parent] ?? 0);
@@ -144,7 +144,7 @@ function mknod(s: Store, c: MknodCommand | CreateCommand): CommandResult {
   if ((type === NodeType.blockdev || type === NodeType.chardev) && c.uid !== 0) return fail('EPERM');
   const inode = s.allocate(c.timeSec);
   if (isFailure(inode)) return inode;
-  const owner = ownerOf(s, c.parent, c.uid, c.gids);
+  const owner = ownerOf(s, c.parent, c.gids);
   let mode = c.mode & ~c.umask & 0o7777;
   if (owner.sgidDir && c.uid !== 0 && (mode & (S_ISGID | S_IXGRP)) === (S_ISGID | S_IXGRP) && !c.gids.includes(owner.gid)) {
     mode &= ~S_ISGID;
@@ -164,7 +164,7 @@ function symlink(s: Store, c: SymlinkCommand): CommandResult {
   if (isFailure(d)) return d;
   const inode = s.allocate(c.timeSec);
   if (isFailure(inode)) return inode;
-  const gid = ownerOf(s, c.parent, c.uid, c.gids).gid;
+  const gid = ownerOf(s, c.parent, c.gids).gid;
   s.init(inode, NodeType.symlink, 0o777, c.uid, gid, c.timeSec, s.goal[c.parent] ?? 0, s.trashTimeSec[c.parent] ?? 0);
   s.symlinkTarget.set(inode, c.target);
   s.setLength(inode, targetBytes);

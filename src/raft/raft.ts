@@ -155,7 +155,6 @@ export class RaftNode {
   private confIndex = 0;
   private incoming = new Set<NodeId>();
   private outgoing = new Set<NodeId>();
-  private learners = new Set<NodeId>();
   private readonly progress = new Map<NodeId, Progress>();
   private readonly votes = new Map<NodeId, boolean>();
 
@@ -1222,7 +1221,6 @@ export class RaftNode {
     checkConfState(cs);
     this.incoming = new Set(cs.voters);
     this.outgoing = new Set(cs.votersOutgoing);
-    this.learners = new Set([...cs.learners, ...cs.learnersNext]);
     const members = new Set([...this.incoming, ...this.outgoing, ...cs.learners]);
     const last = this.log.lastIndex();
     for (const id of [...this.progress.keys()]) if (!members.has(id)) this.progress.delete(id);

@@ -1,31 +1,16 @@
 import { createHash, randomBytes, randomInt } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { createServer, type Server, type Socket } from 'node:net';
 import type { Logger } from 'pino';
-import {
-  ApiErrorCode,
-  Consistency,
-  decodeRequest,
-  encodeResponse,
-  peekRequestId,
-  ProtocolError,
-  type ReadOutcome,
-  type ReadRequest,
-  type Request,
-  type Response,
-} from '../api/protocol.ts';
-import { CommandCodecError, decodeCommand, encodeCommand, encodeResult } from '../master/codec.ts';
-import { maxReaddirEntries } from '../master/limits.ts';
-import type { CommandResult } from '../master/results.ts';
+import { encodeCommand } from '../master/codec.ts';
 import { writeSnapshot } from '../master/snapshot.ts';
 import { RaftNode } from '../raft/raft.ts';
 import { seededRandom } from '../raft/random.ts';
-import type { ConfChange, NodeId, ReadState, Role } from '../raft/types.ts';
+import type { ConfChange, NodeId, Role } from '../raft/types.ts';
 import { FileLogStorage } from '../storage/file-log-storage.ts';
 import { NodeFileIO } from '../storage/fileio.ts';
-import { FrameDecoder, FrameType, encodeFrame } from '../transport/frame.ts';
 import { Transport } from '../transport/transport.ts';
 import { AdminError, AdminHttp } from './admin-http.ts';
+import { ClientService } from './client-service.ts';
 import { formatHostPort, parseHostPort, type MasterConfig } from './config.ts';
 import { encodeCommandEntry, encodeMemberEntry, MetadataApp, type MemberRecord } from './metadata-app.ts';
 import { MasterMetrics } from './metrics.ts';
@@ -44,28 +29,6 @@ export interface MasterOptions {
 
 /** Version of this master's build, reported in /status. */
 export const masterVersion = '0.1.0';
-
-interface WriteWaiter {
-  readonly reply: (r: Response) => void;
-  readonly id: number;
-  readonly started: bigint;
-  readonly timer: NodeJS.Timeout;
-}
-
-interface ReadWaiter {
-  readonly reply: (r: Response) => void;
-  readonly id: number;
-  readonly read: ReadRequest;
-  readonly consistency: Consistency;
-  readonly started: bigint;
-}
-
-interface ReadBatch {
-  readonly waiters: ReadWaiter[];
-  /** The read index, once known. */
-  index: number;
-  readonly timer: NodeJS.Timeout;
-}
 
 /** The data directory layout: the Raft store lives in `raft/` under the configured directory. */
 export function raftDir(config: MasterConfig): string {
@@ -118,26 +81,16 @@ export class Master {
   private app!: MetadataApp;
   private transport!: Transport;
   private admin: AdminHttp | undefined;
-  private clientServer: Server | undefined;
-  private readonly clients = new Set<Socket>();
+  private clients!: ClientService;
   private ticker: NodeJS.Timeout | undefined;
   private maintenance: NodeJS.Timeout | undefined;
-  private nextRequest = 1;
-  private readonly writeWaiters = new Map<number, WriteWaiter>();
-  private pendingProposals: Uint8Array[] = [];
-  private pendingReads: ReadWaiter[] = [];
-  private readonly readBatches = new Map<string, ReadBatch>();
-  private nextReadBatch = 1;
-  private flushScheduled = false;
   private stopping = false;
   private readonly startedAt = Date.now();
-  private readonly requestTimeoutMs: number;
   private lastLeader: NodeId = 0;
 
   private constructor(private readonly o: MasterOptions) {
     this.cfg = o.config;
     this.log = o.log;
-    this.requestTimeoutMs = o.requestTimeoutMs ?? 10_000;
   }
 
   static async start(o: MasterOptions): Promise<Master> {
@@ -170,7 +123,7 @@ export class Master {
       cfg.nodeId,
       {},
       {
-        onResult: (request, result) => this.onResult(request, result),
+        onResult: (request, result) => this.clients.onResult(request, result),
         onMembers: (members) => this.onMembers(members),
       },
       initialMembers,
@@ -200,10 +153,10 @@ export class Master {
         this.o.onFatal(e);
       },
       onSoftState: (role, leader, term) => this.onSoftState(role, leader, term),
-      onReadState: (rs) => this.onReadState(rs),
+      onReadState: (rs) => this.clients.onReadState(rs),
       onApplied: (index, seconds) => {
         this.metrics.applyLatency.observe(seconds);
-        this.onApplied(index);
+        this.clients.onApplied(index);
       },
       onPersisted: (seconds, entries) => {
         this.metrics.walFsyncLatency.observe(seconds);
@@ -222,6 +175,15 @@ export class Master {
       cfg.tls === undefined
         ? undefined
         : { key: await readFile(cfg.tls.keyFile), cert: await readFile(cfg.tls.certFile), ca: await readFile(cfg.tls.caFile) };
+    this.clients = new ClientService({
+      cfg,
+      log,
+      metrics: this.metrics,
+      raft: this.raft,
+      driver: this.driver,
+      app: this.app,
+      requestTimeoutMs: this.o.requestTimeoutMs ?? 10_000,
+    });
     this.transport = new Transport({
       ...(tls === undefined ? {} : { tls }),
       nodeId: cfg.nodeId,
@@ -248,7 +210,7 @@ export class Master {
     }, cfg.timing.tickMs);
     this.maintenance = setInterval(() => this.maintain(), 1000);
     this.driver.kick();
-    await this.listenClients();
+    await this.clients.listen();
     this.admin = new AdminHttp({
       host: cfg.listen.admin.host,
       port: cfg.listen.admin.port,
@@ -309,287 +271,8 @@ export class Master {
       this.log.info({ role, leader, term }, leader === 0 ? 'no leader' : `leader is ${leader}`);
       this.lastLeader = leader;
       // Waiting writes may have been lost with the old leader's log: answer them; their retries are deduplicated.
-      this.failWrites('NOT_LEADER', 'the leader changed while the write was in flight; retry it (same session and sequence)');
-      this.failReads('NOT_LEADER', 'the leader changed while the read was in flight; retry it');
-    }
-  }
-
-  private onResult(request: number, result: CommandResult): void {
-    const w = this.writeWaiters.get(request);
-    if (w === undefined) return;
-    this.writeWaiters.delete(request);
-    clearTimeout(w.timer);
-    this.metrics.proposals.inc({ outcome: result.ok ? 'ok' : 'failed' });
-    this.metrics.requestLatency.observe({ kind: 'write' }, Number(process.hrtime.bigint() - w.started) / 1e9);
-    w.reply({ ok: true, id: w.id, op: 'write', result: encodeResult(result) });
-  }
-
-  private onReadState(rs: ReadState): void {
-    const key = Buffer.from(rs.context).toString('hex');
-    const b = this.readBatches.get(key);
-    if (b === undefined) return;
-    if (rs.index === 0) {
-      this.readBatches.delete(key);
-      clearTimeout(b.timer);
-      for (const w of b.waiters) this.replyError(w.reply, w.id, 'UNAVAILABLE', 'the leader could not confirm its leadership; retry');
-      return;
-    }
-    b.index = rs.index;
-    this.onApplied(this.driver.applied);
-  }
-
-  private onApplied(index: number): void {
-    for (const [key, b] of this.readBatches) {
-      if (b.index === 0 || b.index > index) continue;
-      this.readBatches.delete(key);
-      clearTimeout(b.timer);
-      for (const w of b.waiters) this.serveRead(w);
-    }
-  }
-
-  // ------------------------------------------------------------------ client port
-
-  private async listenClients(): Promise<void> {
-    const server = createServer((socket) => this.acceptClient(socket));
-    this.clientServer = server;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(this.cfg.listen.client.port, this.cfg.listen.client.host, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
-  }
-
-  private acceptClient(socket: Socket): void {
-    if (this.stopping) {
-      socket.destroy();
-      return;
-    }
-    socket.setNoDelay(true);
-    this.clients.add(socket);
-    const decoder = new FrameDecoder(this.cfg.client.maxRequestBytes);
-    const peer = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`;
-    const reply = (r: Response): void => {
-      if (socket.destroyed) return;
-      socket.write(encodeFrame(FrameType.ClientResponse, encodeResponse(r)));
-    };
-    socket.on('data', (chunk: Buffer) => {
-      try {
-        decoder.push(chunk);
-        for (let f = decoder.next(); f !== undefined; f = decoder.next()) {
-          if (f.type !== FrameType.ClientRequest) {
-            this.log.warn({ client: peer, type: f.type }, 'client sent a frame that is not a request: closing');
-            socket.destroy();
-            return;
-          }
-          this.onRequest(f.payload, reply);
-        }
-      } catch (e) {
-        this.log.warn({ client: peer, err: (e as Error).message }, 'bad frame from a client: closing');
-        socket.destroy();
-      }
-    });
-    socket.on('error', () => socket.destroy());
-    socket.on('close', () => this.clients.delete(socket));
-  }
-
-  private onRequest(payload: Uint8Array, reply: (r: Response) => void): void {
-    let req: Request;
-    try {
-      req = decodeRequest(payload);
-    } catch (e) {
-      const id = peekRequestId(payload) ?? 0;
-      this.replyError(reply, id, 'BAD_REQUEST', (e as Error).message);
-      return;
-    }
-    if (this.stopping) {
-      this.replyError(reply, req.id, 'SHUTTING_DOWN', 'this master is stopping');
-      return;
-    }
-    switch (req.op) {
-      case 'hello':
-        reply({ ok: true, id: req.id, op: 'hello', hello: this.hello() });
-        return;
-      case 'write':
-        this.onWrite(req.id, req.command, reply);
-        return;
-      case 'read':
-        this.onRead({ reply, id: req.id, read: req.read, consistency: req.consistency, started: process.hrtime.bigint() });
-        return;
-    }
-  }
-
-  private hello(): import('../api/protocol.ts').HelloReply {
-    const conf = this.raft.status().confState;
-    const learners = new Set([...conf.learners, ...conf.learnersNext]);
-    const ids = new Set([...conf.voters, ...conf.votersOutgoing, ...conf.learners, ...conf.learnersNext]);
-    const members = [...ids].sort((a, b) => a - b).map((id) => ({
-      id,
-      learner: learners.has(id),
-      clientAddress: this.app.members.get(id)?.client ?? '',
-    }));
-    return { nodeId: this.cfg.nodeId, leaderId: this.driver.leaderId, role: this.driver.currentRole, members, clusterId: this.cfg.clusterId };
-  }
-
-  private leaderClientAddress(): string {
-    const l = this.driver.leaderId;
-    return l === 0 ? '' : (this.app.members.get(l)?.client ?? '');
-  }
-
-  private replyError(reply: (r: Response) => void, id: number, code: ApiErrorCode, message: string): void {
-    reply({ ok: false, id, code, leaderHint: this.driver.leaderId, leaderClientAddress: this.leaderClientAddress(), message });
-  }
-
-  private onWrite(id: number, commandBytes: Uint8Array, reply: (r: Response) => void): void {
-    if (!this.driver.isLeader && (this.cfg.client.followerWrites === 'redirect' || this.driver.leaderId === 0)) {
-      const leader = this.driver.leaderId;
-      this.replyError(reply, id, leader === 0 ? 'UNAVAILABLE' : 'NOT_LEADER', leader === 0 ? 'no leader is known; retry' : `writes go to the leader, master ${leader}`);
-      return;
-    }
-    let data: Uint8Array;
-    const request = this.nextRequest++;
-    try {
-      // The time of a command is the proposing master's, carried in the command: apply never reads a clock.
-      const cmd = decodeCommand(commandBytes);
-      data = encodeCommandEntry(this.cfg.nodeId, request, encodeCommand({ ...cmd, timeSec: Math.floor(Date.now() / 1000) }));
-    } catch (e) {
-      if (e instanceof CommandCodecError) {
-        this.replyError(reply, id, 'BAD_REQUEST', e.message);
-        return;
-      }
-      throw e;
-    }
-    const timer = setTimeout(() => {
-      if (this.writeWaiters.delete(request)) {
-        this.metrics.proposals.inc({ outcome: 'timeout' });
-        this.replyError(reply, id, 'TIMEOUT', `no answer within ${this.requestTimeoutMs} ms; the write may or may not have taken effect: retry it with the same session and sequence`);
-      }
-    }, this.requestTimeoutMs);
-    this.writeWaiters.set(request, { reply, id, started: process.hrtime.bigint(), timer });
-    this.pendingProposals.push(data);
-    this.scheduleFlush();
-  }
-
-  private onRead(w: ReadWaiter): void {
-    if (w.consistency === Consistency.local) {
-      this.serveRead(w);
-      return;
-    }
-    this.pendingReads.push(w);
-    this.scheduleFlush();
-  }
-
-  private scheduleFlush(): void {
-    if (this.flushScheduled) return;
-    this.flushScheduled = true;
-    setImmediate(() => {
-      this.flushScheduled = false;
-      this.flush();
-    });
-  }
-
-  /** Proposes the writes and starts one ReadIndex round for the reads that arrived in this turn. */
-  private flush(): void {
-    const proposals = this.pendingProposals;
-    if (proposals.length > 0) {
-      this.pendingProposals = [];
-      const res = this.raft.proposeBatch(proposals);
-      if (!res.ok) {
-        const code: ApiErrorCode = res.code === 'ERR_PROPOSAL_DROPPED' ? 'BUSY' : res.leaderHint === 0 ? 'UNAVAILABLE' : 'NOT_LEADER';
-        for (const data of proposals) {
-          const request = Number(new DataView(data.buffer, data.byteOffset).getBigUint64(5));
-          const w = this.writeWaiters.get(request);
-          if (w === undefined) continue;
-          this.writeWaiters.delete(request);
-          clearTimeout(w.timer);
-          this.metrics.proposals.inc({ outcome: 'refused' });
-          this.replyError(w.reply, w.id, code, `the write was not accepted (${res.code}); retry`);
-        }
-      }
-    }
-    const reads = this.pendingReads;
-    if (reads.length > 0) {
-      this.pendingReads = [];
-      const ctx = Buffer.alloc(12);
-      ctx.writeUInt32BE(this.cfg.nodeId, 0);
-      ctx.writeBigUInt64BE(BigInt(this.nextReadBatch++), 4);
-      const res = this.raft.readIndex(ctx);
-      if (!res.ok) {
-        for (const w of reads) this.replyError(w.reply, w.id, res.leaderHint === 0 ? 'UNAVAILABLE' : 'NOT_LEADER', `the read could not start (${res.code}); retry`);
-      } else {
-        const key = ctx.toString('hex');
-        const timer = setTimeout(() => {
-          const b = this.readBatches.get(key);
-          if (b === undefined) return;
-          this.readBatches.delete(key);
-          for (const w of b.waiters) this.replyError(w.reply, w.id, 'TIMEOUT', `no read index within ${this.requestTimeoutMs} ms; retry`);
-        }, this.requestTimeoutMs);
-        this.readBatches.set(key, { waiters: reads, index: 0, timer });
-      }
-    }
-    this.driver.kick();
-  }
-
-  private serveRead(w: ReadWaiter): void {
-    const s = this.app.state;
-    const q = w.read;
-    let outcome: ReadOutcome;
-    switch (q.kind) {
-      case 'getattr': {
-        const r = s.getattr(q.inode);
-        outcome = r.ok ? { ok: true, reply: { kind: 'getattr', attr: r.attr } } : r;
-        break;
-      }
-      case 'lookup': {
-        const r = s.lookup(q.parent, q.name, q.caller);
-        outcome = r.ok ? { ok: true, reply: { kind: 'lookup', inode: r.inode, attr: r.attr } } : r;
-        break;
-      }
-      case 'readdir': {
-        const r = s.readdir(q.inode, q.caller, q.after, Math.min(Math.max(q.maxEntries, 1), maxReaddirEntries));
-        outcome = r.ok ? { ok: true, reply: { kind: 'readdir', entries: r.entries, cursor: r.cursor } } : r;
-        break;
-      }
-      case 'readlink': {
-        const r = s.readlink(q.inode);
-        outcome = r.ok ? { ok: true, reply: { kind: 'readlink', target: r.target } } : r;
-        break;
-      }
-      case 'access': {
-        const r = s.access(q.inode, q.caller, q.mask);
-        outcome = r.ok ? { ok: true, reply: { kind: 'access' } } : r;
-        break;
-      }
-      case 'statfs':
-        outcome = { ok: true, reply: { kind: 'statfs', totals: s.statfs() } };
-        break;
-      case 'readChunk': {
-        const r = s.readChunk(q.inode, q.index, Math.floor(Date.now() / 1000));
-        outcome = r.ok ? { ok: true, reply: { kind: 'readChunk', chunk: { chunkId: r.chunkId, version: r.version, lengthBytes: r.lengthBytes } } } : r;
-        break;
-      }
-    }
-    const consistency = w.consistency === Consistency.local ? 'local' : this.driver.isLeader ? 'leader' : 'follower';
-    this.metrics.reads.inc({ consistency });
-    this.metrics.requestLatency.observe({ kind: 'read' }, Number(process.hrtime.bigint() - w.started) / 1e9);
-    w.reply({ ok: true, id: w.id, op: 'read', outcome });
-  }
-
-  private failWrites(code: ApiErrorCode, message: string): void {
-    for (const [request, w] of this.writeWaiters) {
-      this.writeWaiters.delete(request);
-      clearTimeout(w.timer);
-      this.metrics.proposals.inc({ outcome: 'interrupted' });
-      this.replyError(w.reply, w.id, code, message);
-    }
-  }
-
-  private failReads(code: ApiErrorCode, message: string): void {
-    for (const [key, b] of this.readBatches) {
-      this.readBatches.delete(key);
-      clearTimeout(b.timer);
-      for (const w of b.waiters) this.replyError(w.reply, w.id, code, message);
+      this.clients.failWrites('NOT_LEADER', 'the leader changed while the write was in flight; retry it (same session and sequence)');
+      this.clients.failReads('NOT_LEADER', 'the leader changed while the read was in flight; retry it');
     }
   }
 
@@ -637,7 +320,7 @@ export class Master {
       transport: { sent: ts.sent, received: ts.received, dropped: ts.dropped, reconnects: ts.reconnects, peers: ts.peers },
       storage: this.storage.stats(),
       namespace: this.app.state.statfs(),
-      waiting: { writes: this.writeWaiters.size, readBatches: this.readBatches.size },
+      waiting: this.clients.waiting,
     };
   }
 
@@ -816,10 +499,7 @@ export class Master {
     this.stopping = true;
     clearInterval(this.ticker);
     clearInterval(this.maintenance);
-    this.failWrites('SHUTTING_DOWN', 'this master is stopping; retry on another');
-    this.failReads('SHUTTING_DOWN', 'this master is stopping; retry on another');
-    for (const s of this.clients) s.destroy();
-    await new Promise<void>((resolve) => (this.clientServer === undefined ? resolve() : this.clientServer.close(() => resolve())));
+    await this.clients.close();
     await this.admin?.close();
     await this.transport.close();
     await this.storage.close();

@@ -76,11 +76,6 @@ describe('name bytes (WTF-8)', () => {
   });
 });
 
-type Op =
-  | { readonly op: 'add'; readonly dir: number; readonly name: string; readonly child: number }
-  | { readonly op: 'remove'; readonly dir: number; readonly pick: number }
-  | { readonly op: 'list'; readonly dir: number };
-
 const dirs = [2, 3, 7, 1500];
 const entryName = fc.oneof(
   fc.constantFrom('a', 'b', 'ab', 'x.txt', '\u00e9t\u00e9', '\u{1F600}', '\uFF01', 'ff'),
