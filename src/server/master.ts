@@ -242,9 +242,22 @@ export class Master {
     );
   }
 
+  /**
+   * The transport's peers: the member directory. A master that is not in the directory yet is being
+   * added: the snapshot it installs may predate its own record and that of its current leader
+   * (itself added after the snapshot), and dropping the leader would leave it refusing the
+   * leader's connections for good. Until it finds itself in the directory, it keeps the peers of
+   * its configuration file too (which list the current members, see OPERATIONS.md).
+   */
   private peerAddresses(members: ReadonlyMap<NodeId, MemberRecord>): { id: NodeId; host: string; port: number }[] {
+    const all = new Map(members);
+    if (!members.has(this.cfg.nodeId)) {
+      for (const p of this.cfg.peers) {
+        if (!all.has(p.id)) all.set(p.id, { id: p.id, peer: formatHostPort(p.peer), client: formatHostPort(p.client), admin: formatHostPort(p.admin) });
+      }
+    }
     const out: { id: NodeId; host: string; port: number }[] = [];
-    for (const m of members.values()) {
+    for (const m of all.values()) {
       if (m.id === this.cfg.nodeId) continue;
       const a = parseHostPort(m.peer);
       if (typeof a === 'string') {
