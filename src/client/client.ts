@@ -64,17 +64,14 @@ class Connection {
   private readonly pending = new Map<number, Pending>();
   private readonly decoder = new FrameDecoder(64 * 1024 * 1024);
   private nextId = 1;
-  private readonly ready: Promise<void>;
   closed = false;
 
   constructor(readonly address: string) {
     const [host, port] = splitAddress(address);
+    // Requests written before the connection is up wait in the socket; the attempt timer of
+    // `call` covers the connect, so a master cut off without a reset (SYNs unanswered) costs one
+    // attempt timeout, not the kernel's connect timeout.
     this.socket = connect({ host, port, noDelay: true });
-    this.ready = new Promise((resolve, reject) => {
-      this.socket.once('connect', resolve);
-      this.socket.once('error', reject);
-    });
-    this.ready.catch(() => undefined);
     this.socket.on('data', (chunk: Buffer) => {
       try {
         this.decoder.push(chunk);
@@ -106,7 +103,6 @@ class Connection {
   }
 
   async call(make: (id: number) => Request, timeoutMs: number): Promise<Response> {
-    await this.ready;
     if (this.closed) throw new MoosengError('UNAVAILABLE', `${this.address}: connection closed`);
     const id = this.nextId;
     this.nextId = this.nextId >= 0xffff_ffff ? 1 : this.nextId + 1;
