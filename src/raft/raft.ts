@@ -182,6 +182,8 @@ export class RaftNode {
   private pendingReads: PendingRead[] = [];
   /** Reads that arrived before this leader committed an entry of its term. */
   private readsAwaitingCommit: { context: Uint8Array; from: NodeId }[] = [];
+  /** Reads that arrived since the last Ready: they share one read round, started when the next Ready is taken. */
+  private readsQueued: { context: Uint8Array; from: NodeId }[] = [];
 
   /** The transport reported that the leader closed its connection to us. */
   private leaderConnectionClosed = false;
@@ -413,7 +415,7 @@ export class RaftNode {
   // ---------------------------------------------------------------- output
 
   hasReady(): boolean {
-    if (this.queued.length > 0 || this.readStates.length > 0) return true;
+    if (this.queued.length > 0 || this.readStates.length > 0 || this.readsQueued.length > 0) return true;
     if (this.log.hasNextUnstableEntries() || this.log.nextUnstableSnapshot() !== undefined) return true;
     if (!sameHard(this.hardState(), this.prevHard)) return true;
     if (this.prevSoft.leader !== this.lead || this.prevSoft.role !== this.role) return true;
@@ -422,6 +424,8 @@ export class RaftNode {
 
   /** Takes everything pending; see the Ready contract in types.ts. */
   ready(): Ready {
+    // Every read that arrived since the last Ready joins one round, whose heartbeats go out in this Ready.
+    this.startQueuedReads();
     const hs = this.hardState();
     const hardChanged = !sameHard(hs, this.prevHard);
     const termOrVoteChanged = hs.term !== this.prevHard.term || hs.vote !== this.prevHard.vote;
@@ -994,7 +998,23 @@ export class RaftNode {
       this.readsAwaitingCommit.push({ context, from });
       return;
     }
-    this.serveReads([{ context, from }]);
+    if (this.isSingleVoter() || this.leaseValid()) {
+      this.answerRead(from, context, this.log.committed);
+      return;
+    }
+    this.readsQueued.push({ context, from });
+  }
+
+  /**
+   * Starts one read round for all reads queued since the last Ready. Each arrived before the
+   * round starts, so the commit index taken now and heartbeats sent from now on serve them all.
+   */
+  private startQueuedReads(): void {
+    if (this.readsQueued.length === 0) return;
+    const reads = this.readsQueued;
+    this.readsQueued = [];
+    assert(this.role === 'leader', 'startQueuedReads: reads queued on a non-leader');
+    this.serveReads(reads);
   }
 
   /** Reads at the current commit index: answered now with a valid lease, else after one heartbeat round for all. */
@@ -1049,8 +1069,10 @@ export class RaftNode {
   private failPendingReads(): void {
     for (const r of this.pendingReads) this.answerRead(r.from, r.context, 0);
     for (const r of this.readsAwaitingCommit) this.answerRead(r.from, r.context, 0);
+    for (const r of this.readsQueued) this.answerRead(r.from, r.context, 0);
     this.pendingReads = [];
     this.readsAwaitingCommit = [];
+    this.readsQueued = [];
   }
 
   private admitUncommitted(bytes: number): boolean {
@@ -1081,9 +1103,9 @@ export class RaftNode {
     const hadTermCommit = this.committedEntryInCurrentTerm();
     this.log.commitTo(index);
     if (!hadTermCommit && this.committedEntryInCurrentTerm()) {
-      const waiting = this.readsAwaitingCommit;
+      // They join the reads queued for the next round.
+      for (const r of this.readsAwaitingCommit) this.readsQueued.push(r);
       this.readsAwaitingCommit = [];
-      this.serveReads(waiting);
     }
     return true;
   }
