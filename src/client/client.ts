@@ -50,6 +50,12 @@ export interface ClientOptions {
   readonly sessionTimeoutSec?: number;
   /** Per-attempt timeout before trying another master. Default 3 s. */
   readonly attemptTimeoutMs?: number;
+  /**
+   * A request not answered within this time also goes to another master (a write with the same
+   * session and sequence, so it runs at most once); the first good answer wins. Default 250 ms;
+   * at least `attemptTimeoutMs` turns it off.
+   */
+  readonly hedgeAfterMs?: number;
 }
 
 interface Pending {
@@ -166,6 +172,9 @@ export class MoosengClient {
   private closed = false;
   private readonly deadlineMs: number;
   private readonly attemptTimeoutMs: number;
+  private readonly hedgeAfterMs: number;
+  /** Requests sent a second time to another master because the first had not answered in `hedgeAfterMs`. */
+  hedges = 0;
   readonly uid: number;
   readonly gids: readonly number[];
 
@@ -175,6 +184,7 @@ export class MoosengClient {
     this.known = [...o.masters];
     this.deadlineMs = o.deadlineMs ?? 15_000;
     this.attemptTimeoutMs = o.attemptTimeoutMs ?? 3_000;
+    this.hedgeAfterMs = o.hedgeAfterMs ?? 250;
     this.uid = o.uid ?? 0;
     this.gids = o.gids ?? [0];
   }
@@ -279,21 +289,42 @@ export class MoosengClient {
       if (list.every((a) => tried.has(a))) tried.clear();
       const target = list.find((a) => !tried.has(a)) ?? this.known[0]!;
       tried.add(target);
+      const timeout = Math.min(this.attemptTimeoutMs, Math.max(1, deadline - Date.now()));
+      let answered = target;
       try {
-        const res = await this.conn(target).call(make, Math.min(this.attemptTimeoutMs, Math.max(1, deadline - Date.now())));
+        const first = this.conn(target).call(make, timeout);
+        let res: Response;
+        const hedge = list.find((a) => !tried.has(a));
+        if (hedge === undefined || this.hedgeAfterMs >= timeout) res = await first;
+        else {
+          // No answer soon: the same request (same session and sequence for a write, so it runs at
+          // most once) also goes to another master, and the first good answer wins. A leader that
+          // is paused or cut off without a reset then costs the hedge delay, not an attempt timeout.
+          const early = await Promise.race([first.then(() => true, () => true), sleep(this.hedgeAfterMs).then(() => false)]);
+          if (early) res = await first;
+          else {
+            tried.add(hedge);
+            this.hedges++;
+            const won = await firstAnswer([first.then((r) => ({ r, from: target })), this.conn(hedge).call(make, timeout).then((r) => ({ r, from: hedge }))]);
+            res = won.r;
+            answered = won.from;
+            // The first master let another answer before it: try it last for a while.
+            if (answered !== target) this.suspect(target);
+          }
+        }
         if (res.ok) {
-          this.lastGood = target;
-          this.suspectUntil.delete(target);
+          this.lastGood = answered;
+          this.suspectUntil.delete(answered);
           return res;
         }
-        last = new MoosengError(res.code, `${target}: ${res.message}`);
+        last = new MoosengError(res.code, `${answered}: ${res.message}`);
         if (!isRetryable(res.code)) throw last;
         if (res.code === 'NOT_LEADER' && res.leaderClientAddress !== '') {
           this.leaderAddress = res.leaderClientAddress;
           if (!this.known.includes(res.leaderClientAddress)) this.known.push(res.leaderClientAddress);
           tried.delete(res.leaderClientAddress);
           if (attempt < 3) continue;
-        } else if (target === this.leaderAddress) this.leaderAddress = undefined;
+        } else if (answered === this.leaderAddress) this.leaderAddress = undefined;
       } catch (e) {
         if (e instanceof MoosengError && !isRetryableClientError(e)) throw e;
         last = e instanceof MoosengError ? e : new MoosengError('UNAVAILABLE', String(e));
@@ -521,6 +552,21 @@ export class MoosengClient {
 const closeDeadlineMs = 2000;
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+
+/**
+ * The first answer of several attempts, whatever it says (an ok response, or an error response
+ * whose leader hint the caller follows at once); a failure only once every attempt has failed.
+ */
+function firstAnswer<T>(attempts: readonly Promise<T>[]): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    let left = attempts.length;
+    for (const a of attempts) {
+      a.then(resolve, (e: unknown) => {
+        if (--left === 0) reject(e);
+      });
+    }
+  });
+}
 
 function isRetryableClientError(e: MoosengError): boolean {
   return e.code === 'UNAVAILABLE' || e.code === 'TIMEOUT' || e.code === 'NOT_LEADER' || e.code === 'SHUTTING_DOWN' || e.code === 'BUSY';
