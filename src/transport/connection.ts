@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net';
 import type { Message, NodeId } from '../raft/types.ts';
 import { TransportError } from './errors.ts';
-import { FrameDecoder, FrameType, encodeFrameHeader } from './frame.ts';
+import { FRAME_HEADER_BYTES, FrameDecoder, FrameType, encodeFrameHeader } from './frame.ts';
 import type { Frame } from './frame.ts';
 import { ClientHandshake, MAX_HANDSHAKE_PAYLOAD_BYTES, ServerHandshake } from './handshake.ts';
 import { decodeMessage } from './message-codec.ts';
@@ -25,6 +25,10 @@ export interface ConnectionHooks {
   onMessage(conn: Connection, m: Message): void;
   /** Called once, after the socket was destroyed. */
   onClose(conn: Connection, reason: string, level: CloseLevel, code: string | undefined): void;
+  /**
+   * A whole frame of `n` bytes (header and payload) arrived after the handshake, counted like
+   * the sender's `bytesSent`, also when it came in the same chunk as the end of the handshake.
+   */
   onBytesReceived(conn: Connection, n: number): void;
 }
 
@@ -81,19 +85,35 @@ export class Connection {
     this.writeFrame(this.handshake.start());
   }
 
-  /** Writes one frame; returns socket.write()'s verdict (false: wait for 'drain'). */
+  /** Writes one frame on its own; returns socket.write()'s verdict (false: wait for 'drain'). */
   writeFrame(f: Frame): boolean {
     const header = encodeFrameHeader(f.type, f.payload);
-    return this.writeEncoded(header, f.payload);
+    return this.batch(() => this.writeEncoded(header, f.payload));
   }
 
+  /**
+   * Runs `write` with the socket corked: every frame it writes reaches the socket's write path
+   * together when it returns, so the kernel sees one writev for the whole batch instead of one
+   * per frame (per part of a frame, uncorked).
+   */
+  batch<T>(write: () => T): T {
+    this.socket.cork();
+    try {
+      return write();
+    } finally {
+      this.socket.uncork();
+    }
+  }
+
+  /**
+   * Writes one frame, header then payload; returns socket.write()'s verdict (false: wait for
+   * 'drain'). Call it inside `batch()`: uncorked, the header and the payload would each cost
+   * a system call.
+   */
   writeEncoded(header: Uint8Array, payload: Uint8Array): boolean {
     if (this.state === 'closed') return false;
-    this.socket.cork();
     this.socket.write(header);
-    const ok = this.socket.write(payload);
-    this.socket.uncork();
-    return ok;
+    return this.socket.write(payload);
   }
 
   close(reason: string, level: CloseLevel, code: string | undefined): void {
@@ -117,7 +137,6 @@ export class Connection {
 
   private onData(chunk: Buffer): void {
     if (this.state === 'closed') return;
-    this.hooks.onBytesReceived(this, chunk.byteLength);
     try {
       this.decoder.push(chunk);
     } catch (e) {
@@ -159,6 +178,7 @@ export class Connection {
   }
 
   private onOpenFrame(f: Frame): void {
+    this.hooks.onBytesReceived(this, FRAME_HEADER_BYTES + f.payload.byteLength);
     if (this.direction === 'outbound') {
       this.close(`the listener sent a frame of type ${f.type} after the handshake (it must only receive)`, 'warn', 'ERR_PROTOCOL');
       return;

@@ -92,6 +92,8 @@ export interface PeerStats {
   readonly dropped: number;
   readonly bytesSent: number;
   readonly bytesReceived: number;
+  /** Write batches: each hands queued frames to the socket under one cork, so one writev. */
+  readonly flushes: number;
   readonly dialAttempts: number;
   /** Outbound connections established after the first one. */
   readonly reconnects: number;
@@ -104,6 +106,8 @@ export interface TransportStats {
   readonly dropped: number;
   readonly bytesSent: number;
   readonly bytesReceived: number;
+  /** Write batches over all peers (see `PeerStats.flushes`). */
+  readonly flushes: number;
   readonly reconnects: number;
   /** Connections closed for a failed handshake, a bad frame or a protocol error. */
   readonly rejectedConnections: number;
@@ -156,6 +160,8 @@ class PeerLink {
   outbound: Connection | undefined = undefined;
   inbound: Connection | undefined = undefined;
   reconnectTimer: NodeJS.Timeout | undefined = undefined;
+  /** A flush of the queue is due at the end of the current synchronous run (a microtask). */
+  flushScheduled = false;
   backoffAttempt = 0;
   everConnected = false;
   sent = 0;
@@ -163,6 +169,7 @@ class PeerLink {
   dropped = 0;
   bytesSent = 0;
   bytesReceived = 0;
+  flushes = 0;
   dialAttempts = 0;
   reconnects = 0;
 
@@ -342,7 +349,8 @@ export class Transport {
   /**
    * Queues `m` for `m.to`. Returns false when it was dropped: an unknown destination, a message
    * larger than the frame limit, or a full queue under 'dropNewest'. Never blocks; Raft treats a
-   * dropped message as a lost one and retransmits.
+   * dropped message as a lost one and retransmits. The message is written when the current
+   * synchronous run ends, together with every other message sent to the same peer meanwhile.
    */
   send(m: Message): boolean {
     this.assertOpen();
@@ -374,7 +382,7 @@ export class Transport {
       while (full() && q.shift() !== undefined) link.dropped++;
     }
     q.push({ header, payload, bytes });
-    this.flush(link);
+    this.scheduleFlush(link);
     return true;
   }
 
@@ -385,6 +393,7 @@ export class Transport {
     let dropped = this.droppedUnrouted;
     let bytesSent = 0;
     let bytesReceived = 0;
+    let flushes = 0;
     let reconnects = 0;
     for (const l of this.links.values()) {
       peers.push({
@@ -400,6 +409,7 @@ export class Transport {
         dropped: l.dropped,
         bytesSent: l.bytesSent,
         bytesReceived: l.bytesReceived,
+        flushes: l.flushes,
         dialAttempts: l.dialAttempts,
         reconnects: l.reconnects,
       });
@@ -408,9 +418,10 @@ export class Transport {
       dropped += l.dropped;
       bytesSent += l.bytesSent;
       bytesReceived += l.bytesReceived;
+      flushes += l.flushes;
       reconnects += l.reconnects;
     }
-    return { sent, received, dropped, bytesSent, bytesReceived, reconnects, rejectedConnections: this.rejectedConnections, peers };
+    return { sent, received, dropped, bytesSent, bytesReceived, flushes, reconnects, rejectedConnections: this.rejectedConnections, peers };
   }
 
   /** Stops listening, destroys every connection, cancels every timer. Queued messages are dropped. */
@@ -485,24 +496,51 @@ export class Transport {
     link.reconnectTimer = setTimeout(() => this.dial(link), delayMs);
   }
 
-  private flush(link: PeerLink): void {
+  /**
+   * Arranges one flush of the link at the end of the current synchronous run. The Raft driver
+   * sends all the messages of its Readies in one burst (inside a setImmediate, or a promise
+   * callback once they are durable): a microtask queued by the first send runs right after that
+   * burst, before any I/O, so the whole burst leaves in one batch and no later than it would
+   * have unbatched. (A setImmediate queued from the driver's own setImmediate would wait for the
+   * next loop iteration, behind a poll for I/O.) Nothing is scheduled while the connection is
+   * down or waiting for 'drain': opening it and 'drain' flush the queue themselves.
+   */
+  private scheduleFlush(link: PeerLink): void {
+    if (link.flushScheduled) return;
     const conn = link.outbound;
     if (conn === undefined || conn.state !== 'open' || conn.waitingDrain) return;
-    for (let f = link.queue.shift(); f !== undefined; f = link.queue.shift()) {
-      const ok = conn.writeEncoded(f.header, f.payload);
-      link.sent++;
-      link.bytesSent += f.bytes;
-      if (!ok) {
-        // Flow control: the socket holds this frame; nothing more until the kernel has taken it.
-        // This is what bounds a snapshot stream to the speed of the slowest link.
-        conn.waitingDrain = true;
-        conn.socket.once('drain', () => {
-          conn.waitingDrain = false;
-          if (link.outbound === conn) this.flush(link);
-        });
-        return;
+    link.flushScheduled = true;
+    queueMicrotask(() => {
+      link.flushScheduled = false;
+      if (this.links.get(link.id) === link) this.flush(link);
+    });
+  }
+
+  /**
+   * Writes the queue to the socket in FIFO order, all under one cork (one writev), until it is
+   * empty or the socket asks to wait for 'drain'.
+   */
+  private flush(link: PeerLink): void {
+    const conn = link.outbound;
+    if (conn === undefined || conn.state !== 'open' || conn.waitingDrain || link.queue.length === 0) return;
+    link.flushes++;
+    const drained = conn.batch(() => {
+      for (let f = link.queue.shift(); f !== undefined; f = link.queue.shift()) {
+        const ok = conn.writeEncoded(f.header, f.payload);
+        link.sent++;
+        link.bytesSent += f.bytes;
+        if (!ok) return false;
       }
-    }
+      return true;
+    });
+    if (drained) return;
+    // Flow control: the socket holds this frame; nothing more until the kernel has taken it.
+    // This is what bounds a snapshot stream to the speed of the slowest link.
+    conn.waitingDrain = true;
+    conn.socket.once('drain', () => {
+      conn.waitingDrain = false;
+      if (link.outbound === conn) this.flush(link);
+    });
   }
 
   // ---------------------------------------------------------------- inbound

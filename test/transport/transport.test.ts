@@ -1,5 +1,6 @@
 import { afterEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import * as net from 'node:net';
 import { Transport, reconnectDelayMs } from '../../src/transport/transport.ts';
 import { TransportError } from '../../src/transport/errors.ts';
 import { FrameType, encodeFrame } from '../../src/transport/frame.ts';
@@ -157,6 +158,119 @@ describe('transport', () => {
     assert.equal(a.disconnected.length, 0, 'a replacement is not a lost peer');
     second.write(encodeFrame(FrameType.Message, encodeMessage(heartbeat(2, 1, 2))));
     await signal.until(() => a.inbox.length === 2, 'delivery on the second connection');
+  });
+
+  test('a synchronous burst to a peer leaves in one write batch: one cork, one writev, order kept', async () => {
+    const [a, b] = track(await startCluster(signal, 2));
+    // Connected and idle: nothing of the handshake is still in the socket.
+    await signal.until(() => {
+      const p = a!.t.stats().peers[0]!;
+      return p.connectedOut && p.socketBufferedBytes === 0;
+    }, 'connected');
+    const before = a!.t.stats().peers[0]!;
+    // Count what reaches A's outbound socket (the only socket whose remote port is B's listener).
+    const proto = net.Socket.prototype;
+    const orig = { cork: proto.cork, uncork: proto.uncork, write: proto._write, writev: proto._writev! };
+    const calls = { cork: 0, uncork: 0, write: 0, writev: 0, writevChunks: 0 };
+    const mine = (s: net.Socket): boolean => s.remotePort === b!.port;
+    proto.cork = function (this: net.Socket) {
+      if (mine(this)) calls.cork++;
+      orig.cork.call(this);
+    };
+    proto.uncork = function (this: net.Socket) {
+      if (mine(this)) calls.uncork++;
+      orig.uncork.call(this);
+    };
+    proto._write = function (this: net.Socket, ...args: Parameters<typeof orig.write>) {
+      if (mine(this)) calls.write++;
+      orig.write.apply(this, args);
+    };
+    proto._writev = function (this: net.Socket, ...args: Parameters<typeof orig.writev>) {
+      if (mine(this)) {
+        calls.writev++;
+        calls.writevChunks += args[0].length;
+      }
+      orig.writev.apply(this, args);
+    };
+    const N = 100; // ~7 KiB of frames: under the socket's 16 KiB high-water mark, so no 'drain' wait
+    try {
+      for (let seq = 1; seq <= N; seq++) assert.equal(a!.t.send(heartbeat(1, 2, seq)), true);
+      // Queued, not written yet: the flush runs once the synchronous burst is over.
+      let p = a!.t.stats().peers[0]!;
+      assert.equal(p.queuedMessages, N);
+      assert.equal(p.sent, before.sent);
+      assert.equal(p.flushes, before.flushes);
+      assert.equal(calls.cork, 0);
+      await Promise.resolve();
+      p = a!.t.stats().peers[0]!;
+      assert.equal(p.queuedMessages, 0);
+      assert.equal(p.sent, before.sent + N);
+      assert.equal(p.flushes, before.flushes + 1);
+      assert.deepEqual(calls, { cork: 1, uncork: 1, write: 0, writev: 1, writevChunks: 2 * N });
+    } finally {
+      Object.assign(proto, { cork: orig.cork, uncork: orig.uncork, _write: orig.write, _writev: orig.writev });
+    }
+    await signal.until(() => b!.inbox.length === N, 'the burst delivered');
+    assert.deepEqual(inboxFrom(b!, 1), Array.from({ length: N }, (_, i) => i + 1));
+    assert.equal(a!.t.stats().flushes, before.flushes + 1);
+    assert.equal(b!.t.stats().peers[0]!.bytesReceived, a!.t.stats().peers[0]!.bytesSent);
+  });
+
+  test('one flush per peer per event-loop turn, however the sends to peers interleave', async () => {
+    const [a, b, c] = track(await startCluster(signal, 3));
+    await signal.until(() => a!.t.stats().peers.every((p) => p.connectedOut && p.socketBufferedBytes === 0), 'connected');
+    const flushes = (): number[] => a!.t.stats().peers.map((p) => p.flushes);
+    const before = flushes();
+    const TURNS = 5;
+    const PER_TURN = 20;
+    let seq = 0;
+    for (let t = 0; t < TURNS; t++) {
+      for (let i = 0; i < PER_TURN; i++) {
+        seq++;
+        a!.t.send(heartbeat(1, 2, seq));
+        a!.t.send(heartbeat(1, 3, seq));
+      }
+      await turn();
+    }
+    assert.deepEqual(flushes(), before.map((f) => f + TURNS));
+    await signal.until(() => b!.inbox.length === seq && c!.inbox.length === seq, 'all delivered');
+    const expected = Array.from({ length: seq }, (_, i) => i + 1);
+    assert.deepEqual(inboxFrom(b!, 1), expected);
+    assert.deepEqual(inboxFrom(c!, 1), expected);
+    assert.equal(a!.t.stats().sent, 2 * seq);
+  });
+
+  test('a burst to a connected peer is bounded at enqueue time, under either policy', async () => {
+    for (const policy of ['dropNewest', 'dropOldest'] as const) {
+      const [a, b] = await startCluster(signal, 2, { maxQueueMessages: 10, queueFullPolicy: policy });
+      track([a!, b!]);
+      await signal.until(() => a!.t.stats().peers[0]!.connectedOut, 'connected');
+      let accepted = 0;
+      for (let seq = 1; seq <= 25; seq++) if (a!.t.send(heartbeat(1, 2, seq))) accepted++;
+      assert.equal(accepted, policy === 'dropNewest' ? 10 : 25);
+      assert.equal(a!.t.stats().peers[0]!.dropped, 15);
+      await signal.until(() => b!.inbox.length === 10, `${policy}: delivered`);
+      assert.deepEqual(inboxFrom(b!, 1), policy === 'dropOldest' ? [16, 17, 18, 19, 20, 21, 22, 23, 24, 25] : [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+      const p = a!.t.stats().peers[0]!;
+      assert.equal(p.sent, 10);
+      assert.equal(p.sent + p.dropped, 25);
+      await closeAll([a!, b!]);
+    }
+  });
+
+  test('close() with a flush pending writes nothing and leaves nothing scheduled', async () => {
+    const [a, b] = await startCluster(signal, 2);
+    track([b!]);
+    await signal.until(() => a!.t.stats().peers[0]!.connectedOut, 'connected');
+    const sentBefore = a!.t.stats().sent;
+    for (let seq = 1; seq <= 10; seq++) a!.t.send(heartbeat(1, 2, seq));
+    const closed = a!.t.close();
+    await turn();
+    const s = a!.t.stats();
+    assert.equal(s.sent, sentBefore);
+    assert.equal(s.peers[0]!.queuedMessages, 0);
+    await closed;
+    assert.equal(b!.inbox.length, 0);
   });
 
   test('a peer that stops reading: the queue stays bounded and drops are counted', async () => {
