@@ -10,7 +10,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { repoRoot } from '../integration/harness.ts';
@@ -88,8 +88,12 @@ describe('chaos (short run)', { timeout: 300_000 }, () => {
     const mountsAfter = await readFile('/proc/mounts', 'utf8');
     const chaosMounts = (text: string): string[] => text.split('\n').filter((l) => l.startsWith('mooseng-chaos '));
     assert.deepEqual(chaosMounts(mountsAfter), chaosMounts(mountsBefore), 'the tmpfs is unmounted');
-    const ps = await run('ps', ['-eo', 'pid,args']);
-    const leftovers = ps.stdout.split('\n').filter((l) => l.includes(summary.runDir));
+    // From /proc rather than ps (procps is not on every clean machine).
+    const leftovers: string[] = [];
+    for (const pid of (await readdir('/proc')).filter((x) => /^\d+$/.test(x))) {
+      const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+      if (cmdline.includes(summary.runDir)) leftovers.push(`${pid}: ${cmdline.replaceAll('\0', ' ')}`);
+    }
     assert.deepEqual(leftovers, [], 'no process of the run is left');
   });
 });
