@@ -3,7 +3,7 @@
  * measured through the SDK: write throughput and latency (mkdir and create) at 1, 16 and 64
  * concurrent clients, and linearizable read throughput served by the leader and by followers.
  *
- *   npm run bench:cluster -- [--seconds 5] [--clients 1,16,64] [--base-port 31000]
+ *   npm run bench:cluster -- [--seconds 5] [--clients 1,16,64]
  *
  * Each client is its own SDK instance with its own session and connections, and runs closed-loop
  * (one operation at a time). Prints one JSON document (last line). The machine is shared: compare
@@ -11,11 +11,11 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MoosengClient } from '../src/client/client.ts';
 import { defaultLocalCluster, renderConfig } from '../src/server/config.ts';
+import { freePortBase, sleep, waitUntil } from '../test/support/wait.ts';
 
 const args = process.argv.slice(2);
 const opt = (name: string, def: string): string => {
@@ -24,26 +24,6 @@ const opt = (name: string, def: string): string => {
 };
 const seconds = Number(opt('seconds', '5'));
 const clientCounts = opt('clients', '1,16,64').split(',').map(Number);
-const basePortWanted = Number(opt('base-port', '31000'));
-
-async function portFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.once('error', () => resolve(false));
-    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
-  });
-}
-
-async function freeBase(from: number): Promise<number> {
-  for (let base = from; base < from + 3000; base += 9) {
-    let ok = true;
-    for (let p = base; p < base + 9 && ok; p++) ok = await portFree(p);
-    if (ok) return base;
-  }
-  throw new Error(`no 9 free consecutive ports from ${from}`);
-}
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return 0;
@@ -65,7 +45,7 @@ async function main(): Promise<void> {
   const procs: ChildProcess[] = [];
   const clients: MoosengClient[] = [];
   try {
-    const base = await freeBase(basePortWanted);
+    const base = await freePortBase(9);
     const secret = join(dir, 'secret');
     writeFileSync(secret, `${'ab'.repeat(32)}\n`);
     chmodSync(secret, 0o600);
@@ -138,19 +118,13 @@ async function measure(op: string, clients: number, one: (client: number, i: num
 }
 
 async function waitLeader(adminPorts: readonly number[]): Promise<number> {
-  const deadline = Date.now() + 20_000;
-  while (Date.now() < deadline) {
+  return waitUntil('a leader', 20_000, async () => {
     for (const p of adminPorts) {
-      try {
-        const res = await fetch(`http://127.0.0.1:${p}/leader`);
-        if (res.status === 200) return p;
-      } catch {
-        // not up yet
-      }
+      const res = await fetch(`http://127.0.0.1:${p}/leader`).catch(() => undefined);
+      if (res?.status === 200) return p;
     }
-    await sleep(50);
-  }
-  throw new Error('no leader within 20 s');
+    return undefined;
+  }, 50);
 }
 
 function run(argv: string[]): Promise<void> {

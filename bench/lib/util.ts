@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+export { sleep, waitUntil as waitFor } from '../../test/support/wait.ts';
 
 /** Wall-clock milliseconds with sub-millisecond resolution, comparable between processes on one machine. */
 export function wallMs(): number {
@@ -84,22 +84,6 @@ export function processCpuMs(pid: number): number {
   const utime = Number(fields[11]);
   const stime = Number(fields[12]);
   return ((utime + stime) * 1000) / clockTicksPerSec;
-}
-
-/** Polls `cond` every `pollMs` until it returns something other than undefined/false; throws after `timeoutMs` naming `what`. */
-export async function waitFor<T>(what: string, timeoutMs: number, cond: () => Promise<T | undefined | false>, pollMs = 25): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const v = await cond();
-      if (v !== undefined && v !== false) return v;
-    } catch (e) {
-      last = e;
-    }
-    await sleep(pollMs);
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last === undefined ? '' : ` (last error: ${String(last)})`}`);
 }
 
 /** The 1-minute load average and the core count, to print with results taken on a shared machine. */

@@ -171,6 +171,17 @@ export function encodeCommand(c: Command): Uint8Array {
   return w.done();
 }
 
+/**
+ * Sets the time of an encoded command in place: every format version keeps `u32 timeSec` at byte
+ * 2. For a leader stamping a validated command with its clock without encoding it again.
+ */
+export function setCommandTime(bytes: Uint8Array, timeSec: number): void {
+  const version = bytes[0];
+  if (bytes.byteLength < 6 || (version !== 1 && version !== 2)) throw new CommandCodecError('not an encoded command');
+  if (!Number.isInteger(timeSec) || timeSec < 0 || timeSec > 0xffff_ffff) throw new CommandCodecError(`timeSec = ${timeSec} is not a u32`);
+  new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).setUint32(2, timeSec);
+}
+
 export function decodeCommand(bytes: Uint8Array): Command {
   const r = new Reader(bytes, codecError);
   const version = r.u8('format version');

@@ -5,6 +5,7 @@ export {
   CommandCodecError,
   commandFormatVersion,
   decodeCommand,
+  setCommandTime,
   decodeResult,
   encodeCommand,
   encodeResult,

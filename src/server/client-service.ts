@@ -12,14 +12,14 @@ import {
   type Request,
   type Response,
 } from '../api/protocol.ts';
-import { CommandCodecError, decodeCommand, encodeCommand, encodeResult } from '../master/codec.ts';
+import { CommandCodecError, decodeCommand, encodeResult, setCommandTime } from '../master/codec.ts';
 import { maxReaddirEntries } from '../master/limits.ts';
 import type { CommandResult } from '../master/results.ts';
 import type { RaftNode } from '../raft/raft.ts';
 import type { ReadState } from '../raft/types.ts';
 import { FrameDecoder, FrameType, encodeFrame } from '../transport/frame.ts';
 import type { MasterConfig } from './config.ts';
-import { encodeCommandEntry, type MetadataApp } from './metadata-app.ts';
+import { commandEntryHeaderBytes, encodeCommandEntry, type MetadataApp } from './metadata-app.ts';
 import type { MasterMetrics } from './metrics.ts';
 import type { RaftDriver } from './raft-driver.ts';
 
@@ -219,8 +219,10 @@ export class ClientService {
     const request = this.nextRequest++;
     try {
       // The time of a command is the proposing master's, carried in the command: apply never reads a clock.
-      const cmd = decodeCommand(commandBytes);
-      data = encodeCommandEntry(this.h.cfg.nodeId, request, encodeCommand({ ...cmd, timeSec: Math.floor(Date.now() / 1000) }));
+      // Decoding refuses a malformed command; the entry then carries the client's bytes with the time set.
+      decodeCommand(commandBytes);
+      data = encodeCommandEntry(this.h.cfg.nodeId, request, commandBytes);
+      setCommandTime(data.subarray(commandEntryHeaderBytes), Math.floor(Date.now() / 1000));
     } catch (e) {
       if (e instanceof CommandCodecError) {
         this.replyError(reply, id, 'BAD_REQUEST', e.message);

@@ -22,6 +22,9 @@ import type { Application } from './raft-driver.ts';
  */
 export const EntryKind = { command: 1, member: 2 } as const;
 
+/** Bytes before the command in a command entry: kind, origin, request. */
+export const commandEntryHeaderBytes = 13;
+
 export interface MemberRecord {
   readonly id: NodeId;
   /** `host:port` of its peer, client and admin ports; `removed` forgets the member. */
@@ -32,12 +35,12 @@ export interface MemberRecord {
 }
 
 export function encodeCommandEntry(origin: NodeId, request: number, command: Uint8Array): Uint8Array {
-  const out = new Uint8Array(13 + command.byteLength);
+  const out = new Uint8Array(commandEntryHeaderBytes + command.byteLength);
   const dv = new DataView(out.buffer);
   out[0] = EntryKind.command;
   dv.setUint32(1, origin);
   dv.setBigUint64(5, BigInt(request));
-  out.set(command, 13);
+  out.set(command, commandEntryHeaderBytes);
   return out;
 }
 
@@ -83,11 +86,11 @@ export class MetadataApp implements Application {
     if (e.type !== 'normal' || e.data.byteLength === 0) return;
     const kind = e.data[0];
     if (kind === EntryKind.command) {
-      if (e.data.byteLength < 13) throw new AppDataError(`entry ${e.index}: a command entry of ${e.data.byteLength} bytes`);
+      if (e.data.byteLength < commandEntryHeaderBytes) throw new AppDataError(`entry ${e.index}: a command entry of ${e.data.byteLength} bytes`);
       const dv = new DataView(e.data.buffer, e.data.byteOffset, e.data.byteLength);
       const origin = dv.getUint32(1);
       const request = Number(dv.getBigUint64(5));
-      const result = this.state.apply(decodeCommand(e.data.subarray(13)), { index: e.index });
+      const result = this.state.apply(decodeCommand(e.data.subarray(commandEntryHeaderBytes)), { index: e.index });
       this.applied++;
       if (origin === this.self) this.hooks.onResult(request, result);
       return;

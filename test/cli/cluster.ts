@@ -5,10 +5,9 @@
  * test registers it with `t.after` and nothing outlives a failing assertion.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes, randomInt } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { closeSync, openSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,52 +15,16 @@ import { main, type CliIo } from '../../src/cli/mooseng.ts';
 import type { ClusterFile } from '../../src/cli/format.ts';
 import { defaultLocalCluster, formatHostPort, renderConfig, type MasterConfig } from '../../src/server/config.ts';
 
+import { freePortBase, waitUntil as waitFor } from '../support/wait.ts';
+
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 export const tsxLoader = import.meta.resolve('tsx');
 const masterCli = join(repoRoot, 'src/cli/master.ts');
 
-const portMin = 20_000;
-const portMax = 40_000;
-const pollMs = 50;
 const leaderTimeoutMs = 20_000;
 const stopTimeoutMs = 10_000;
 
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-/** Polls `cond` until it returns something other than undefined/false; throws naming `what` after `timeoutMs`. */
-export async function waitFor<T>(what: string, timeoutMs: number, cond: () => Promise<T | undefined | false> | T | undefined | false): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const v = await cond();
-      if (v !== undefined && v !== false) return v;
-    } catch (e) {
-      last = e;
-    }
-    await sleep(pollMs);
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last === undefined ? '' : ` (last error: ${String(last)})`}`);
-}
-
-function portFree(port: number): Promise<boolean> {
-  return new Promise((done) => {
-    const s = createServer();
-    s.once('error', () => done(false));
-    s.listen(port, '127.0.0.1', () => s.close(() => done(true)));
-  });
-}
-
-/** A base port with `count` consecutive free ports from it, in 20000-40000. */
-export async function freePortBase(count: number): Promise<number> {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const base = randomInt(portMin, portMax - count);
-    let ok = true;
-    for (let p = base; p < base + count && ok; p++) ok = await portFree(p);
-    if (ok) return base;
-  }
-  throw new Error(`no ${count} consecutive free ports in ${portMin}-${portMax}`);
-}
+export { freePortBase, sleep, waitUntil as waitFor } from '../support/wait.ts';
 
 /** Whether a process with this PID exists (and is not a zombie we could still reap). */
 export function alive(pid: number): boolean {

@@ -7,10 +7,10 @@
  * it from `t.after` and no process outlives a failing test.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes, randomInt } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { closeSync, openSync, readFileSync } from 'node:fs';
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -19,53 +19,16 @@ import { MoosengClient, type ClientOptions } from '../../src/client/client.ts';
 import { encodeFrame, FrameDecoder, FrameType } from '../../src/transport/frame.ts';
 import { defaultLocalCluster, formatHostPort, renderConfig, type MasterConfig } from '../../src/server/config.ts';
 
+import { freePortBase, sleep, waitUntil } from '../support/wait.ts';
+
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const masterBin = join(repoRoot, 'src/cli/master.ts');
 
-/** Port range the tests pick from. */
-const portMin = 20_000;
-const portMax = 40_000;
 /** Bounds on the polling loops. */
-const pollMs = 25;
 const startTimeoutMs = 20_000;
 const stopTimeoutMs = 10_000;
 
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-/** Polls `cond` until it returns a value other than undefined/false, or throws after `timeoutMs` naming `what`. */
-export async function waitUntil<T>(what: string, timeoutMs: number, cond: () => Promise<T | undefined | false> | T | undefined | false): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const v = await cond();
-      if (v !== undefined && v !== false) return v;
-    } catch (e) {
-      last = e;
-    }
-    await sleep(pollMs);
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last === undefined ? '' : ` (last error: ${String(last)})`}`);
-}
-
-async function portFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.once('error', () => resolve(false));
-    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
-  });
-}
-
-/** A base port such that `count` consecutive ports from it are free right now. */
-export async function freePortBase(count: number): Promise<number> {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const base = randomInt(portMin, portMax - count);
-    let ok = true;
-    for (let p = base; p < base + count && ok; p++) ok = await portFree(p);
-    if (ok) return base;
-  }
-  throw new Error(`no ${count} consecutive free ports in ${portMin}-${portMax}`);
-}
+export { freePortBase, sleep, waitUntil } from '../support/wait.ts';
 
 export interface ClusterOptions {
   /** Masters in the founding group. */

@@ -10,6 +10,7 @@ import {
   encodeCommand,
   encodeResult,
   noSession,
+  setCommandTime,
   type CommandResult,
   type ErrorCode,
   ERRNO,
@@ -135,6 +136,19 @@ const resultArb: fc.Arbitrary<CommandResult> = fc.oneof(
     )
     .map((r): CommandResult => ({ ok: true, ...r, attr: r.attr === null ? null : { ...r.attr, inode: r.inode } })),
 );
+
+test('setCommandTime changes the time of an encoded command and nothing else', () => {
+  fc.assert(
+    fc.property(commandArb, u32, (c, t) => {
+      const bytes = encodeCommand(c);
+      setCommandTime(bytes, t);
+      assert.deepEqual(decodeCommand(bytes), { ...c, timeSec: t });
+    }),
+    { numRuns: 500 },
+  );
+  assert.throws(() => setCommandTime(encodeCommand({ kind: 'unlink', parent: 1, name: 'a', timeSec: 1, uid: 0, gids: [0], session: noSession }), 2 ** 32), CommandCodecError);
+  assert.throws(() => setCommandTime(new Uint8Array([9, 1, 0, 0, 0, 0]), 5), CommandCodecError);
+});
 
 describe('result encoding', () => {
   test('decode(encode(r)) equals r for every error code and every combination of fields', () => {
